@@ -1,0 +1,267 @@
+//! The event loop: turns what the system reports into supervisor events and
+//! the supervisor's actions into system calls. Its one blocking point is
+//! ppoll on a signalfd (and the notify and inotify descriptors when in use),
+//! with the supervisor's nearest deadline as the timeout: no wake-ups at rest.
+
+use crate::cli::Config;
+use crate::log::{self, Level, Line};
+use crate::signals::{self, Signal};
+use crate::spawn::{self, Plan, PlanOptions, SpawnError};
+use crate::supervisor::{Action, Event, Policy, SpawnFailure, Status, Supervisor};
+use crate::sys::{self, Errno, Fd, SigSet};
+use std::collections::VecDeque;
+
+/// hupwatch's own failure before or while it runs (exit status 1).
+#[derive(Debug)]
+pub struct Fatal {
+    pub what: &'static str,
+    pub errno: Option<Errno>,
+}
+
+fn fatal(what: &'static str) -> impl FnOnce(Errno) -> Fatal {
+    move |e| Fatal {
+        what,
+        errno: Some(e),
+    }
+}
+
+/// si_code values of signals sent by a process (kill, sigqueue, tkill).
+const SI_USER: i32 = 0;
+const SI_QUEUE: i32 = -1;
+const SI_TKILL: i32 = -6;
+
+/// Every signal hupwatch receives: all that can be caught.
+fn handled_signals() -> SigSet {
+    (1..=signals::SIGRTMAX)
+        .filter(|&s| signals::catchable(s))
+        .fold(SigSet(0), SigSet::with)
+}
+
+struct Loop {
+    machine: Supervisor,
+    plan: Plan,
+    signal_fd: Fd,
+    reload_signal: Signal,
+    kill_at_exit: bool,
+    is_init: bool,
+    own_pid: i32,
+    actions: VecDeque<Action>,
+}
+
+/// Runs the command under supervision until hupwatch should exit; returns
+/// the exit status.
+pub fn run(config: Config) -> Result<u8, Fatal> {
+    let own_pid = sys::getpid();
+    log::set_pid(own_pid);
+    log::set_level(config.level);
+    let is_init = own_pid == 1;
+
+    // The caller's signal state, which every generation gets back.
+    let mask =
+        sys::sigprocmask(libc::SIG_BLOCK, None).map_err(fatal("cannot read the signal mask"))?;
+    let sigchld_ignored = sys::signal_is_ignored(signals::SIGCHLD);
+    if sigchld_ignored {
+        // With SIGCHLD ignored the kernel reaps children itself and waitpid
+        // could never report a generation's exit.
+        sys::set_signal_disposition(signals::SIGCHLD, false)
+            .map_err(fatal("cannot reset SIGCHLD"))?;
+    }
+    let handled = handled_signals();
+    sys::block_signals(handled).map_err(fatal("cannot block signals"))?;
+    let signal_fd = sys::signalfd(handled).map_err(fatal("cannot create a signalfd"))?;
+    if !is_init {
+        if let Err(e) = sys::set_child_subreaper() {
+            if let Some(mut l) = log::line(Level::Warn) {
+                l.text("cannot become a child subreaper: ").errno(e).emit();
+            }
+        }
+    }
+
+    let plan = Plan::new(PlanOptions {
+        command: &config.command,
+        mask,
+        sigchld_ignored,
+        kill_at_exit: config.kill_at_exit,
+        pass_fds: Vec::new(),
+        extra_env: Vec::new(),
+        strip_own_variables: false,
+    })
+    .map_err(|what| Fatal { what, errno: None })?;
+
+    let policy = Policy {
+        warmup: config.warmup,
+        ready_timeout: config.ready_timeout,
+        stop_signal: config.stop_signal,
+        stop_timeout: config.stop_timeout,
+        rewrites: config.rewrites.clone(),
+        process_group: config.process_group,
+        wait_for_ready: false,
+        is_init,
+    };
+    let mut this = Loop {
+        machine: Supervisor::new(policy),
+        plan,
+        signal_fd,
+        reload_signal: config.reload_signal,
+        kill_at_exit: config.kill_at_exit,
+        is_init,
+        own_pid,
+        actions: VecDeque::new(),
+    };
+    let result = this.run();
+    if result.is_err() && this.kill_at_exit {
+        for pid in this.machine.live_pids() {
+            let _ = sys::kill(-pid, libc::SIGKILL);
+        }
+    }
+    result
+}
+
+impl Loop {
+    fn run(&mut self) -> Result<u8, Fatal> {
+        let mut out = Vec::new();
+        self.machine.start(&mut out);
+        self.actions.extend(out);
+        loop {
+            if let Some(code) = self.perform()? {
+                return Ok(code);
+            }
+            self.wait()?;
+        }
+    }
+
+    /// Blocks until a signal arrives or the next deadline passes, then feeds
+    /// what happened to the supervisor.
+    fn wait(&mut self) -> Result<(), Fatal> {
+        let timeout = self
+            .machine
+            .next_deadline()
+            .map(|d| d.saturating_sub(sys::monotonic_ns()));
+        let mut fds = [sys::PollFd {
+            fd: self.signal_fd,
+            events: sys::POLLIN,
+            revents: 0,
+        }];
+        sys::poll(&mut fds, timeout).map_err(fatal("cannot wait for events"))?;
+        let mut reap = false;
+        if fds[0].revents != 0 {
+            while let Some(info) =
+                sys::read_signal(self.signal_fd).map_err(fatal("cannot read signals"))?
+            {
+                // hupwatch's own SIGPIPE (a closed stderr) is not the service's business.
+                let from_self =
+                    info.pid == self.own_pid && matches!(info.code, SI_USER | SI_QUEUE | SI_TKILL);
+                if info.signo == signals::SIGCHLD {
+                    reap = true;
+                } else if from_self {
+                    continue;
+                } else if info.signo == self.reload_signal {
+                    self.feed(Event::Reload);
+                } else {
+                    self.feed(Event::Signal(info.signo));
+                }
+            }
+        }
+        if reap {
+            self.reap();
+        }
+        let mut out = Vec::new();
+        self.machine.tick(sys::monotonic_ns(), &mut out);
+        self.actions.extend(out);
+        Ok(())
+    }
+
+    fn feed(&mut self, event: Event) {
+        let mut out = Vec::new();
+        self.machine.handle(sys::monotonic_ns(), event, &mut out);
+        self.actions.extend(out);
+    }
+
+    /// Collects every ended child: SIGCHLDs coalesce, so one may stand for many.
+    fn reap(&mut self) {
+        loop {
+            match sys::reap_one() {
+                Ok(Some((pid, status))) => {
+                    let status = match status {
+                        sys::WaitStatus::Exited(code) => Status::Exited(code),
+                        sys::WaitStatus::Killed(sig) => Status::Killed(sig),
+                    };
+                    self.feed(Event::Exited { pid, status });
+                }
+                Ok(None) => return,
+                Err(e) => {
+                    if e == sys::ECHILD {
+                        self.feed(Event::NoChildren);
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Carries out queued actions; `Some(code)` once hupwatch should exit.
+    fn perform(&mut self) -> Result<Option<u8>, Fatal> {
+        while let Some(action) = self.actions.pop_front() {
+            match action {
+                Action::Spawn { number } => {
+                    let event = match self.plan.spawn() {
+                        Ok(pid) => Event::Spawned { pid },
+                        Err(e) => {
+                            self.log_spawn_error(number, e);
+                            let not_found = e.step == spawn::Step::Exec && e.errno == sys::ENOENT;
+                            Event::SpawnFailed(if not_found {
+                                SpawnFailure::NotFound
+                            } else {
+                                SpawnFailure::NotExecutable
+                            })
+                        }
+                    };
+                    self.feed(event);
+                }
+                Action::Signal { pid, signal, group } => {
+                    let _ = sys::kill(if group { -pid } else { pid }, signal);
+                }
+                Action::Kill { pid } => {
+                    if sys::kill(-pid, libc::SIGKILL) == Err(sys::ESRCH) {
+                        let _ = sys::kill(pid, libc::SIGKILL);
+                    }
+                }
+                Action::SignalOrphans { signal } => {
+                    if self.is_init {
+                        let _ = sys::kill(-1, signal);
+                    }
+                    self.reap();
+                }
+                Action::Report(report) => log::report(&report),
+                Action::Exit { code } => return Ok(Some(code)),
+            }
+        }
+        Ok(None)
+    }
+
+    fn log_spawn_error(&self, number: u32, e: SpawnError) {
+        let Some(mut l) = log::line(Level::Error) else {
+            return;
+        };
+        l.text("generation ").num(number as u64).text(": ");
+        match e.step {
+            spawn::Step::Fork => l.text("cannot fork: "),
+            spawn::Step::Chdir => l.text("cannot enter the working directory: "),
+            spawn::Step::Exec => l
+                .text("cannot run '")
+                .bytes(self.plan.program())
+                .text("': "),
+        };
+        l.errno(e.errno).emit();
+    }
+}
+
+/// Prints a fatal error as one line.
+pub fn report_fatal(f: &Fatal) {
+    let mut l = Line::new(Level::Error);
+    l.text(f.what);
+    if let Some(e) = f.errno {
+        l.text(": ").errno(e);
+    }
+    l.emit();
+}

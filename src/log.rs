@@ -1,0 +1,280 @@
+//! Logging to stderr: each line is assembled in a stack buffer and written
+//! with one write(2), so it never interleaves with a child's output mid-line.
+//! No formatting machinery: it costs bytes and can panic.
+
+use crate::signals::{self, Signal};
+use crate::supervisor::{Failure, Report, SpawnFailure, Status};
+use crate::sys;
+use core::sync::atomic::{AtomicI32, AtomicU8, Ordering};
+
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+pub enum Level {
+    Error = 0,
+    Warn = 1,
+    Info = 2,
+    Debug = 3,
+}
+
+static LEVEL: AtomicU8 = AtomicU8::new(Level::Info as u8);
+static PID: AtomicI32 = AtomicI32::new(0);
+
+pub fn set_level(level: Level) {
+    LEVEL.store(level as u8, Ordering::Relaxed);
+}
+
+/// Remembers hupwatch's own pid for the line prefix.
+pub fn set_pid(pid: i32) {
+    PID.store(pid, Ordering::Relaxed);
+}
+
+pub fn enabled(level: Level) -> bool {
+    level as u8 <= LEVEL.load(Ordering::Relaxed)
+}
+
+const CAPACITY: usize = 1024;
+
+/// One log line under construction.
+pub struct Line {
+    buf: [u8; CAPACITY],
+    len: usize,
+}
+
+impl Line {
+    /// A line with the `hupwatch[PID]: level: ` prefix.
+    pub fn new(level: Level) -> Line {
+        let mut line = Line::bare();
+        line.text("hupwatch[")
+            .num(PID.load(Ordering::Relaxed).max(0) as u64)
+            .text("]: ");
+        line.text(match level {
+            Level::Error => "error: ",
+            Level::Warn => "warning: ",
+            Level::Info => "info: ",
+            Level::Debug => "debug: ",
+        });
+        line
+    }
+
+    /// A line without prefix, for messages before hupwatch runs anything.
+    pub fn bare() -> Line {
+        Line {
+            buf: [0; CAPACITY],
+            len: 0,
+        }
+    }
+
+    pub fn bytes(&mut self, b: &[u8]) -> &mut Line {
+        // Keep one byte for the newline; cut what does not fit.
+        let room = CAPACITY - 1 - self.len;
+        let n = b.len().min(room);
+        self.buf[self.len..self.len + n].copy_from_slice(&b[..n]);
+        self.len += n;
+        self
+    }
+
+    pub fn text(&mut self, s: &str) -> &mut Line {
+        self.bytes(s.as_bytes())
+    }
+
+    pub fn num(&mut self, mut n: u64) -> &mut Line {
+        let mut digits = [0u8; 20];
+        let mut i = digits.len();
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        self.bytes(&digits[i..])
+    }
+
+    pub fn signal(&mut self, sig: Signal) -> &mut Line {
+        let (text, number) = signals::name(sig);
+        self.text(text);
+        if let Some(n) = number {
+            self.num(n);
+        }
+        self
+    }
+
+    /// "exited with 3", "killed by SIGTERM".
+    pub fn status(&mut self, status: Status) -> &mut Line {
+        match status {
+            Status::Exited(code) => self.text("exited with ").num(code as u64),
+            Status::Killed(sig) => self.text("killed by ").signal(sig),
+        }
+    }
+
+    /// "generation 2 (pid 57)".
+    pub fn generation(&mut self, number: u32, pid: i32) -> &mut Line {
+        self.text("generation ")
+            .num(number as u64)
+            .text(" (pid ")
+            .num(pid.max(0) as u64)
+            .text(")")
+    }
+
+    pub fn errno(&mut self, e: sys::Errno) -> &mut Line {
+        self.bytes(sys::strerror(e))
+    }
+
+    #[cfg(test)]
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+
+    /// Writes the line to stderr with one write(2), keeping errno intact.
+    pub fn emit(&mut self) {
+        let saved = sys::saved_errno();
+        self.buf[self.len] = b'\n';
+        let _ = sys::write(2, &self.buf[..self.len + 1]);
+        sys::set_errno(saved);
+    }
+}
+
+pub fn line(level: Level) -> Option<Line> {
+    enabled(level).then(|| Line::new(level))
+}
+
+/// Renders one report of the supervisor as a log line.
+pub fn report(r: &Report) {
+    let level = match r {
+        Report::Abandoned { .. } => Level::Error,
+        Report::Killing { .. } | Report::ReloadRefused => Level::Warn,
+        Report::Forwarded { .. } | Report::Dropped { .. } | Report::OrphanReaped { .. } => {
+            Level::Debug
+        }
+        Report::ReloadQueued | Report::Exiting { .. } => Level::Debug,
+        _ => Level::Info,
+    };
+    let Some(mut l) = line(level) else { return };
+    match *r {
+        Report::Started { number, pid } => l.generation(number, pid).text(" started"),
+        Report::ReloadStarted { number } => {
+            l.text("reload: starting generation ").num(number as u64)
+        }
+        Report::ReloadQueued => l.text("reload requested during a reload: queued"),
+        Report::ReloadRefused => l.text("reload ignored: shutting down"),
+        Report::Promoted {
+            number,
+            pid,
+            replaced: None,
+            ..
+        } => l.generation(number, pid).text(" is ready"),
+        Report::Promoted {
+            number,
+            pid,
+            replaced: Some((old, old_pid)),
+            stop_signal,
+        } => l
+            .generation(number, pid)
+            .text(" is ready, stopping ")
+            .generation(old, old_pid)
+            .text(" with ")
+            .signal(stop_signal),
+        Report::Abandoned {
+            number,
+            pid,
+            why,
+            serving,
+        } => {
+            l.text("reload abandoned: generation ").num(number as u64);
+            if let Some(pid) = pid {
+                l.text(" (pid ").num(pid as u64).text(")");
+            }
+            match why {
+                Failure::Exited(status) => l.text(" ").status(status).text(" before it was ready"),
+                Failure::NotReady => l.text(" was not ready in time"),
+                Failure::SpawnFailed(SpawnFailure::NotFound) => {
+                    l.text(" could not start: command not found")
+                }
+                Failure::SpawnFailed(SpawnFailure::NotExecutable) => {
+                    l.text(" could not start its command")
+                }
+            };
+            match serving {
+                Some((n, p)) => l.text("; ").generation(n, p).text(" keeps serving"),
+                None => l.text("; nothing left to serve"),
+            }
+        }
+        Report::Drained {
+            number,
+            pid,
+            status,
+        } => l.generation(number, pid).text(" drained: ").status(status),
+        Report::ServingExited {
+            number,
+            pid,
+            status,
+        } => l
+            .text("serving ")
+            .generation(number, pid)
+            .text(" ")
+            .status(status),
+        Report::Killing { number, pid } => l
+            .generation(number, pid)
+            .text(" did not stop in time: sending SIGKILL to its process group"),
+        Report::Forwarded {
+            signal,
+            number,
+            pid,
+        } => l
+            .text("forwarding ")
+            .signal(signal)
+            .text(" to ")
+            .generation(number, pid),
+        Report::Dropped { signal } => l.text("dropping ").signal(signal),
+        Report::ShuttingDown { signal } => l
+            .text("shutting down on ")
+            .signal(signal)
+            .text(": stopping every generation"),
+        Report::OrphanReaped { pid, status } => l
+            .text("reaped process ")
+            .num(pid as u64)
+            .text(": ")
+            .status(status),
+        Report::StoppingOrphans { signal } => l
+            .text("sending ")
+            .signal(signal)
+            .text(" to the remaining processes"),
+        Report::Exiting { code } => l.text("exiting with ").num(code as u64),
+    };
+    l.emit();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(l: &Line) -> String {
+        String::from_utf8(l.as_bytes().to_vec()).unwrap()
+    }
+
+    #[test]
+    fn builds_words_and_numbers() {
+        let mut l = Line::bare();
+        l.generation(2, 57)
+            .text(" ")
+            .status(Status::Exited(3))
+            .text(", ")
+            .status(Status::Killed(15));
+        assert_eq!(
+            text(&l),
+            "generation 2 (pid 57) exited with 3, killed by SIGTERM"
+        );
+        let mut l = Line::bare();
+        l.num(0).text(" ").num(u64::MAX).text(" ").signal(40);
+        assert_eq!(text(&l), "0 18446744073709551615 SIGRTMIN+6");
+    }
+
+    #[test]
+    fn cuts_long_lines_instead_of_overflowing() {
+        let mut l = Line::bare();
+        for _ in 0..200 {
+            l.text("0123456789");
+        }
+        assert_eq!(l.as_bytes().len(), CAPACITY - 1);
+    }
+}

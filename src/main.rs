@@ -1,0 +1,58 @@
+//! hupwatch: wraps a server command, turns the reload signal into a
+//! zero-downtime reload, and behaves as a correct PID 1.
+//!
+//! `main` here only parses, runs and turns the outcome into an exit status.
+//! The C entry point lives in `sys` (the crate is `no_main` so that Rust's
+//! runtime never touches the signal state the children inherit).
+#![cfg_attr(not(test), no_main)]
+#![deny(unsafe_code)]
+
+mod cli;
+mod event_loop;
+mod log;
+mod signals;
+mod spawn;
+mod supervisor;
+mod sys;
+
+use std::ffi::OsString;
+
+/// Exit status for a usage error.
+const EXIT_USAGE: i32 = 2;
+/// Exit status for hupwatch's own failure.
+const EXIT_FATAL: i32 = 1;
+
+#[cfg_attr(test, allow(dead_code))]
+fn run_main(args: Vec<OsString>) -> i32 {
+    match cli::parse(args.into_iter().skip(1)) {
+        Ok(cli::Parsed::Help) => print(cli::HELP),
+        Ok(cli::Parsed::Version) => print(cli::VERSION),
+        Err(cli::UsageError(message)) => {
+            log::Line::bare()
+                .text("hupwatch: ")
+                .text(&message)
+                .text(" (try 'hupwatch --help')")
+                .emit();
+            EXIT_USAGE
+        }
+        Ok(cli::Parsed::Run(config)) => match event_loop::run(config) {
+            Ok(code) => code as i32,
+            Err(fatal) => {
+                event_loop::report_fatal(&fatal);
+                EXIT_FATAL
+            }
+        },
+    }
+}
+
+#[cfg_attr(test, allow(dead_code))]
+fn print(text: &str) -> i32 {
+    let mut rest = text.as_bytes();
+    while !rest.is_empty() {
+        match sys::write(1, rest) {
+            Ok(n) => rest = &rest[n..],
+            Err(_) => return EXIT_FATAL,
+        }
+    }
+    0
+}

@@ -1,0 +1,154 @@
+//! Signal numbers and their names: parsing `TERM`, `SIGTERM`, `term`, `15`,
+//! `RTMIN+3`, and naming a signal in a log line. Numbers are Linux's.
+
+pub type Signal = i32;
+
+pub const SIGHUP: Signal = 1;
+pub const SIGINT: Signal = 2;
+pub const SIGQUIT: Signal = 3;
+pub const SIGKILL: Signal = 9;
+pub const SIGTERM: Signal = 15;
+pub const SIGCHLD: Signal = 17;
+pub const SIGSTOP: Signal = 19;
+
+/// The first real-time signal as glibc and procps's `kill` number it; musl
+/// reserves one more, but users type the numbers their shell tools print.
+pub const SIGRTMIN: Signal = 34;
+pub const SIGRTMAX: Signal = 64;
+
+/// Names of signals 1..=31, indexed by number - 1.
+const NAMES: [&str; 31] = [
+    "SIGHUP",
+    "SIGINT",
+    "SIGQUIT",
+    "SIGILL",
+    "SIGTRAP",
+    "SIGABRT",
+    "SIGBUS",
+    "SIGFPE",
+    "SIGKILL",
+    "SIGUSR1",
+    "SIGSEGV",
+    "SIGUSR2",
+    "SIGPIPE",
+    "SIGALRM",
+    "SIGTERM",
+    "SIGSTKFLT",
+    "SIGCHLD",
+    "SIGCONT",
+    "SIGSTOP",
+    "SIGTSTP",
+    "SIGTTIN",
+    "SIGTTOU",
+    "SIGURG",
+    "SIGXCPU",
+    "SIGXFSZ",
+    "SIGVTALRM",
+    "SIGPROF",
+    "SIGWINCH",
+    "SIGIO",
+    "SIGPWR",
+    "SIGSYS",
+];
+
+/// Whether a process can catch (and so hupwatch can receive) this signal.
+pub fn catchable(sig: Signal) -> bool {
+    (1..=SIGRTMAX).contains(&sig) && sig != SIGKILL && sig != SIGSTOP
+}
+
+/// TERM, INT and QUIT end hupwatch after they have been passed on.
+pub fn is_shutdown(sig: Signal) -> bool {
+    matches!(sig, SIGTERM | SIGINT | SIGQUIT)
+}
+
+/// Parses a signal name or number. `allow_zero` admits `0` (a dropped signal).
+pub fn parse(text: &str, allow_zero: bool) -> Option<Signal> {
+    if let Ok(n) = text.parse::<u32>() {
+        let valid = (n as Signal) <= SIGRTMAX && (n != 0 || allow_zero);
+        return valid.then_some(n as Signal);
+    }
+    let upper = text.to_ascii_uppercase();
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    if let Some(pos) = NAMES.iter().position(|&n| &n[3..] == name) {
+        return Some(pos as Signal + 1);
+    }
+    // Common aliases.
+    match name {
+        "IOT" => return Some(6),
+        "POLL" => return Some(29),
+        "CLD" => return Some(SIGCHLD),
+        _ => {}
+    }
+    let (base, offset) = if let Some(rest) = name.strip_prefix("RTMIN") {
+        (SIGRTMIN, rest)
+    } else if let Some(rest) = name.strip_prefix("RTMAX") {
+        (SIGRTMAX, rest)
+    } else {
+        return None;
+    };
+    let sig = match offset.as_bytes().first() {
+        None => base,
+        Some(b'+') if base == SIGRTMIN => base + offset[1..].parse::<u8>().ok()? as Signal,
+        Some(b'-') if base == SIGRTMAX => base - offset[1..].parse::<u8>().ok()? as Signal,
+        _ => return None,
+    };
+    (SIGRTMIN..=SIGRTMAX).contains(&sig).then_some(sig)
+}
+
+/// The name of a signal as text plus an optional number to append:
+/// ("SIGTERM", None), ("SIGRTMIN+", Some(2)), ("signal ", Some(32)).
+pub fn name(sig: Signal) -> (&'static str, Option<u64>) {
+    if (1..=31).contains(&sig) {
+        (NAMES[sig as usize - 1], None)
+    } else if sig == SIGRTMIN {
+        ("SIGRTMIN", None)
+    } else if (SIGRTMIN + 1..=SIGRTMAX).contains(&sig) {
+        ("SIGRTMIN+", Some((sig - SIGRTMIN) as u64))
+    } else {
+        ("signal ", Some(sig.max(0) as u64))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_numbers_and_cases() {
+        for text in ["TERM", "SIGTERM", "term", "sigterm", "15"] {
+            assert_eq!(parse(text, false), Some(15), "{text}");
+        }
+        assert_eq!(parse("HUP", false), Some(1));
+        assert_eq!(parse("sys", false), Some(31));
+        assert_eq!(parse("RTMIN", false), Some(34));
+        assert_eq!(parse("RTMIN+3", false), Some(37));
+        assert_eq!(parse("SIGRTMIN+30", false), Some(64));
+        assert_eq!(parse("RTMAX-2", false), Some(62));
+        assert_eq!(parse("64", false), Some(64));
+    }
+
+    #[test]
+    fn rejects_nonsense() {
+        for text in [
+            "", "0", "65", "-1", "FOO", "RTMIN+31", "RTMIN-1", "RTMAX+1", "RTMIN+x", "SIG",
+        ] {
+            assert_eq!(parse(text, false), None, "{text}");
+        }
+        assert_eq!(parse("0", true), Some(0));
+    }
+
+    #[test]
+    fn naming() {
+        let text = |sig| {
+            let (text, number) = name(sig);
+            format!(
+                "{text}{}",
+                number.map(|n| n.to_string()).unwrap_or_default()
+            )
+        };
+        assert_eq!(text(15), "SIGTERM");
+        assert_eq!(text(34), "SIGRTMIN");
+        assert_eq!(text(36), "SIGRTMIN+2");
+        assert_eq!(text(32), "signal 32");
+    }
+}

@@ -1,0 +1,1060 @@
+//! The supervisor: a pure state machine over the generations of the command.
+//! It owns the policy (when to promote, roll back, stop, kill and exit) and
+//! touches nothing: the event loop feeds it events stamped with the monotonic
+//! time and carries out the actions it returns.
+
+use crate::signals::{self, Signal};
+
+/// Monotonic time in nanoseconds.
+pub type Nanos = u64;
+pub type Pid = i32;
+
+/// How long an abandoned generation may take to stop when `--stop-timeout` is
+/// unlimited: a failed reload must not leave a stuck copy behind forever.
+pub const ABANDON_KILL_AFTER: Nanos = 10_000_000_000;
+
+/// How a process ended.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Status {
+    Exited(u8),
+    Killed(Signal),
+}
+
+impl Status {
+    /// The shell convention: the exit code, or 128 + N when killed by signal N.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Status::Exited(code) => code,
+            Status::Killed(sig) => (128 + sig).clamp(0, 255) as u8,
+        }
+    }
+}
+
+/// Why starting a generation's command failed before it ran.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum SpawnFailure {
+    /// The command does not exist (exit code 127 by convention).
+    NotFound,
+    /// It exists but cannot be run (126), or hupwatch could not fork.
+    NotExecutable,
+}
+
+/// What the policy is told by the command line.
+#[derive(Clone, Debug)]
+pub struct Policy {
+    pub warmup: Nanos,
+    pub ready_timeout: Nanos,
+    pub stop_signal: Signal,
+    /// `None` waits for a stopped generation forever.
+    pub stop_timeout: Option<Nanos>,
+    /// (from, to) pairs; `to == 0` drops the signal.
+    pub rewrites: Vec<(Signal, Signal)>,
+    /// Deliver signals to the generation's process group, not just its leader.
+    pub process_group: bool,
+    /// A generation is ready only after it sent READY=1 (then the warmup runs).
+    pub wait_for_ready: bool,
+    /// hupwatch is PID 1: adopted orphans get the stop signal before it exits.
+    pub is_init: bool,
+}
+
+/// Where a generation is in its life.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Phase {
+    /// Started, not yet trusted: it must announce readiness (with
+    /// `wait_for_ready`) and stay alive until `warm_at`, before `ready_by`.
+    Starting {
+        warm_at: Option<Nanos>,
+        ready_by: Nanos,
+    },
+    /// The one generation that receives forwarded signals.
+    Serving,
+    /// Replaced or shutting down: told to stop, exit awaited.
+    Draining,
+    /// A failed reload: told to stop, its exit is not the service's.
+    Abandoned,
+}
+
+#[derive(Clone, Debug)]
+struct Generation {
+    number: u32,
+    pid: Pid,
+    phase: Phase,
+    /// When a stopped generation's process group gets SIGKILL.
+    kill_at: Option<Nanos>,
+}
+
+/// Why a reload was given up.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Failure {
+    Exited(Status),
+    NotReady,
+    SpawnFailed(SpawnFailure),
+}
+
+/// Something worth a log line or a notification upward. The event loop
+/// renders these; the machine only decides them.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Report {
+    Started {
+        number: u32,
+        pid: Pid,
+    },
+    ReloadStarted {
+        number: u32,
+    },
+    ReloadQueued,
+    ReloadRefused,
+    /// A generation passed its warmup. `replaced` is the one told to stop.
+    Promoted {
+        number: u32,
+        pid: Pid,
+        replaced: Option<(u32, Pid)>,
+        stop_signal: Signal,
+    },
+    Abandoned {
+        number: u32,
+        pid: Option<Pid>,
+        why: Failure,
+        serving: Option<(u32, Pid)>,
+    },
+    Drained {
+        number: u32,
+        pid: Pid,
+        status: Status,
+    },
+    ServingExited {
+        number: u32,
+        pid: Pid,
+        status: Status,
+    },
+    Killing {
+        number: u32,
+        pid: Pid,
+    },
+    Forwarded {
+        signal: Signal,
+        number: u32,
+        pid: Pid,
+    },
+    Dropped {
+        signal: Signal,
+    },
+    ShuttingDown {
+        signal: Signal,
+    },
+    OrphanReaped {
+        pid: Pid,
+        status: Status,
+    },
+    StoppingOrphans {
+        signal: Signal,
+    },
+    Exiting {
+        code: u8,
+    },
+}
+
+/// What the event loop must do.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Action {
+    /// Start generation `number`; answer with `Spawned` or `SpawnFailed`.
+    Spawn {
+        number: u32,
+    },
+    /// Send `signal` to `pid`, or to its process group when `group`.
+    Signal {
+        pid: Pid,
+        signal: Signal,
+        group: bool,
+    },
+    /// SIGKILL the process group led by `pid`.
+    Kill {
+        pid: Pid,
+    },
+    /// PID 1 only: send `signal` to every other process of the namespace,
+    /// then answer `NoChildren` once waitpid reports none are left.
+    SignalOrphans {
+        signal: Signal,
+    },
+    Report(Report),
+    Exit {
+        code: u8,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Event {
+    /// The reload signal, or a watched path that changed.
+    Reload,
+    /// Any other signal hupwatch received (never SIGCHLD or the reload signal).
+    Signal(Signal),
+    Spawned {
+        pid: Pid,
+    },
+    SpawnFailed(SpawnFailure),
+    Exited {
+        pid: Pid,
+        status: Status,
+    },
+    /// A generation's process sent READY=1.
+    #[allow(dead_code)] // sent by the notify socket, which lands next
+    Ready {
+        pid: Pid,
+    },
+    /// waitpid found no children at all.
+    NoChildren,
+}
+
+/// Where hupwatch as a whole is.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Mode {
+    Running,
+    /// A shutdown signal arrived: every generation was told to stop.
+    ShuttingDown,
+    /// The service ended; waiting for the last generations to go.
+    Finishing,
+    /// PID 1: orphans were told to stop; exit when none is left or at the deadline.
+    StoppingOrphans {
+        deadline: Option<Nanos>,
+    },
+    Exited,
+}
+
+pub struct Supervisor {
+    policy: Policy,
+    generations: Vec<Generation>,
+    next_number: u32,
+    /// The generation whose `Spawn` awaits its answer.
+    spawning: Option<u32>,
+    /// A reload asked for while another was in flight.
+    reload_queued: bool,
+    mode: Mode,
+    /// The status hupwatch exits with once it finishes.
+    exit_code: Option<u8>,
+}
+
+impl Supervisor {
+    pub fn new(policy: Policy) -> Self {
+        Supervisor {
+            policy,
+            generations: Vec::new(),
+            next_number: 1,
+            spawning: None,
+            reload_queued: false,
+            mode: Mode::Running,
+            exit_code: None,
+        }
+    }
+
+    /// Begins: asks for the first generation.
+    pub fn start(&mut self, out: &mut Vec<Action>) {
+        self.spawn(out);
+    }
+
+    pub fn handle(&mut self, now: Nanos, event: Event, out: &mut Vec<Action>) {
+        if self.mode == Mode::Exited {
+            return;
+        }
+        match event {
+            Event::Reload => self.reload(out),
+            Event::Signal(sig) => self.signal(now, sig, out),
+            Event::Spawned { pid } => self.spawned(now, pid, out),
+            Event::SpawnFailed(why) => self.spawn_failed(why, out),
+            Event::Exited { pid, status } => self.exited(now, pid, status, out),
+            Event::Ready { pid } => self.ready(now, pid),
+            Event::NoChildren => {
+                if let Mode::StoppingOrphans { .. } = self.mode {
+                    self.exit(out);
+                }
+            }
+        }
+        self.tick(now, out);
+    }
+
+    /// Acts on every deadline that has passed by `now`.
+    pub fn tick(&mut self, now: Nanos, out: &mut Vec<Action>) {
+        for i in 0..self.generations.len() {
+            let g = &self.generations[i];
+            if let Phase::Starting { warm_at, ready_by } = g.phase {
+                if self.mode != Mode::Running {
+                    continue;
+                }
+                if warm_at.is_some_and(|t| t <= now) {
+                    self.promote(now, i, out);
+                } else if ready_by <= now {
+                    self.abandon(now, i, Failure::NotReady, out);
+                }
+            }
+        }
+        for g in &mut self.generations {
+            if g.kill_at.is_some_and(|t| t <= now) {
+                g.kill_at = None;
+                out.push(Action::Report(Report::Killing {
+                    number: g.number,
+                    pid: g.pid,
+                }));
+                out.push(Action::Kill { pid: g.pid });
+            }
+        }
+        if let Mode::StoppingOrphans { deadline: Some(t) } = self.mode {
+            if t <= now {
+                self.exit(out);
+            }
+        }
+        self.finish_if_done(now, out);
+    }
+
+    /// The earliest time at which `tick` has something to do.
+    pub fn next_deadline(&self) -> Option<Nanos> {
+        let mut next: Option<Nanos> = None;
+        let mut consider = |t: Option<Nanos>| {
+            if let Some(t) = t {
+                next = Some(next.map_or(t, |n| n.min(t)));
+            }
+        };
+        for g in &self.generations {
+            if let (Phase::Starting { warm_at, ready_by }, Mode::Running) = (g.phase, self.mode) {
+                consider(warm_at);
+                consider(Some(ready_by));
+            }
+            consider(g.kill_at);
+        }
+        if let Mode::StoppingOrphans { deadline } = self.mode {
+            consider(deadline);
+        }
+        next
+    }
+
+    /// The pids of live generations (for `-k` at an abnormal exit).
+    pub fn live_pids(&self) -> impl Iterator<Item = Pid> + '_ {
+        self.generations.iter().map(|g| g.pid)
+    }
+
+    // ------------------------------------------------------------ transitions
+
+    fn spawn(&mut self, out: &mut Vec<Action>) {
+        let number = self.next_number;
+        self.next_number += 1;
+        self.spawning = Some(number);
+        if number > 1 {
+            out.push(Action::Report(Report::ReloadStarted { number }));
+        }
+        out.push(Action::Spawn { number });
+    }
+
+    fn reload(&mut self, out: &mut Vec<Action>) {
+        if self.mode != Mode::Running {
+            out.push(Action::Report(Report::ReloadRefused));
+        } else if self.reload_in_flight() {
+            if !self.reload_queued {
+                out.push(Action::Report(Report::ReloadQueued));
+            }
+            self.reload_queued = true;
+        } else {
+            self.spawn(out);
+        }
+    }
+
+    fn reload_in_flight(&self) -> bool {
+        self.spawning.is_some()
+            || self
+                .generations
+                .iter()
+                .any(|g| matches!(g.phase, Phase::Starting { .. }))
+    }
+
+    /// A reload ended (promoted or abandoned): run the one that was queued.
+    fn reload_settled(&mut self, out: &mut Vec<Action>) {
+        if self.reload_queued && self.mode == Mode::Running && !self.reload_in_flight() {
+            self.reload_queued = false;
+            self.spawn(out);
+        }
+    }
+
+    fn spawned(&mut self, now: Nanos, pid: Pid, out: &mut Vec<Action>) {
+        let Some(number) = self.spawning.take() else {
+            return;
+        };
+        let warm_at = if self.policy.wait_for_ready {
+            None
+        } else {
+            Some(now + self.policy.warmup)
+        };
+        let phase = Phase::Starting {
+            warm_at,
+            ready_by: now + self.policy.ready_timeout,
+        };
+        self.generations.push(Generation {
+            number,
+            pid,
+            phase,
+            kill_at: None,
+        });
+        out.push(Action::Report(Report::Started { number, pid }));
+    }
+
+    fn spawn_failed(&mut self, why: SpawnFailure, out: &mut Vec<Action>) {
+        let Some(number) = self.spawning.take() else {
+            return;
+        };
+        let serving = self.serving().map(|g| (g.number, g.pid));
+        if serving.is_some() {
+            let why = Failure::SpawnFailed(why);
+            out.push(Action::Report(Report::Abandoned {
+                number,
+                pid: None,
+                why,
+                serving,
+            }));
+        } else {
+            // The first generation: the event loop already said why.
+            let code = match why {
+                SpawnFailure::NotFound => 127,
+                SpawnFailure::NotExecutable => 126,
+            };
+            self.exit_code.get_or_insert(code);
+            self.mode_finishing();
+        }
+        self.reload_settled(out);
+    }
+
+    fn ready(&mut self, now: Nanos, pid: Pid) {
+        let Some(i) = self.generations.iter().position(|g| g.pid == pid) else {
+            return;
+        };
+        if let Phase::Starting {
+            warm_at: None,
+            ready_by,
+        } = self.generations[i].phase
+        {
+            let warm_at = Some(now + self.policy.warmup);
+            self.generations[i].phase = Phase::Starting { warm_at, ready_by };
+        }
+    }
+
+    fn promote(&mut self, now: Nanos, i: usize, out: &mut Vec<Action>) {
+        let replaced = self.serving_index();
+        self.generations[i].phase = Phase::Serving;
+        let (number, pid) = (self.generations[i].number, self.generations[i].pid);
+        let replaced_id = replaced.map(|r| (self.generations[r].number, self.generations[r].pid));
+        let stop_signal = self.policy.stop_signal;
+        out.push(Action::Report(Report::Promoted {
+            number,
+            pid,
+            replaced: replaced_id,
+            stop_signal,
+        }));
+        if let Some(r) = replaced {
+            self.stop(now, r, self.policy.stop_signal, Phase::Draining, out);
+        }
+        self.reload_settled(out);
+    }
+
+    fn abandon(&mut self, now: Nanos, i: usize, why: Failure, out: &mut Vec<Action>) {
+        let (number, pid) = (self.generations[i].number, self.generations[i].pid);
+        let serving = self.serving().map(|g| (g.number, g.pid));
+        out.push(Action::Report(Report::Abandoned {
+            number,
+            pid: Some(pid),
+            why,
+            serving,
+        }));
+        if serving.is_none() {
+            // Nothing to fall back to: the service failed to start.
+            self.exit_code.get_or_insert(1);
+            self.mode_finishing();
+        }
+        self.stop(now, i, self.policy.stop_signal, Phase::Abandoned, out);
+        let limit = self.policy.stop_timeout.unwrap_or(ABANDON_KILL_AFTER);
+        self.generations[i].kill_at = Some(now + limit);
+        self.reload_settled(out);
+    }
+
+    /// Sends `signal` to generation `i` and starts its stop timeout.
+    fn stop(&mut self, now: Nanos, i: usize, signal: Signal, phase: Phase, out: &mut Vec<Action>) {
+        let group = self.policy.process_group;
+        let stop_timeout = self.policy.stop_timeout;
+        let g = &mut self.generations[i];
+        g.phase = phase;
+        if g.kill_at.is_none() {
+            g.kill_at = stop_timeout.map(|t| now + t);
+        }
+        out.push(Action::Signal {
+            pid: g.pid,
+            signal,
+            group,
+        });
+    }
+
+    fn exited(&mut self, now: Nanos, pid: Pid, status: Status, out: &mut Vec<Action>) {
+        let Some(i) = self.generations.iter().position(|g| g.pid == pid) else {
+            out.push(Action::Report(Report::OrphanReaped { pid, status }));
+            return;
+        };
+        let g = self.generations.remove(i);
+        let (number, pid) = (g.number, g.pid);
+        match g.phase {
+            Phase::Starting { .. } if self.mode == Mode::Running && self.serving().is_some() => {
+                let serving = self.serving().map(|s| (s.number, s.pid));
+                let why = Failure::Exited(status);
+                out.push(Action::Report(Report::Abandoned {
+                    number,
+                    pid: Some(pid),
+                    why,
+                    serving,
+                }));
+                self.reload_settled(out);
+            }
+            Phase::Starting { .. } | Phase::Serving => {
+                out.push(Action::Report(Report::ServingExited {
+                    number,
+                    pid,
+                    status,
+                }));
+                self.exit_code = Some(status.exit_code());
+                // A reload in flight takes over when it is ready; otherwise the
+                // service has ended.
+                if self.mode != Mode::Running || !self.reload_in_flight() {
+                    self.mode_finishing();
+                }
+            }
+            Phase::Draining | Phase::Abandoned => {
+                out.push(Action::Report(Report::Drained {
+                    number,
+                    pid,
+                    status,
+                }));
+            }
+        }
+        self.finish_if_done(now, out);
+    }
+
+    fn signal(&mut self, now: Nanos, received: Signal, out: &mut Vec<Action>) {
+        let signal = self.rewrite(received);
+        if signal == 0 {
+            out.push(Action::Report(Report::Dropped { signal: received }));
+            return;
+        }
+        if signals::is_shutdown(received) {
+            if self.mode == Mode::Running {
+                self.mode = Mode::ShuttingDown;
+                self.reload_queued = false;
+                out.push(Action::Report(Report::ShuttingDown { signal: received }));
+            }
+            for i in 0..self.generations.len() {
+                // The serving generation stays serving: its status is the exit status.
+                let phase = match self.generations[i].phase {
+                    Phase::Starting { .. } => Phase::Draining,
+                    other => other,
+                };
+                self.stop(now, i, signal, phase, out);
+            }
+            self.finish_if_done(now, out);
+            return;
+        }
+        let target = self.serving().or_else(|| {
+            self.generations
+                .iter()
+                .rev()
+                .find(|g| matches!(g.phase, Phase::Starting { .. }))
+        });
+        match target {
+            Some(g) => {
+                let (number, pid) = (g.number, g.pid);
+                out.push(Action::Report(Report::Forwarded {
+                    signal,
+                    number,
+                    pid,
+                }));
+                out.push(Action::Signal {
+                    pid,
+                    signal,
+                    group: self.policy.process_group,
+                });
+            }
+            None => out.push(Action::Report(Report::Dropped { signal: received })),
+        }
+    }
+
+    fn rewrite(&self, sig: Signal) -> Signal {
+        self.policy
+            .rewrites
+            .iter()
+            .rev()
+            .find(|(from, _)| *from == sig)
+            .map_or(sig, |&(_, to)| to)
+    }
+
+    fn mode_finishing(&mut self) {
+        if self.mode == Mode::Running {
+            self.mode = Mode::Finishing;
+            self.reload_queued = false;
+        }
+    }
+
+    /// Once the service has ended and no generation is left: as PID 1 stop
+    /// the adopted orphans first, otherwise exit.
+    fn finish_if_done(&mut self, now: Nanos, out: &mut Vec<Action>) {
+        let ending = matches!(self.mode, Mode::ShuttingDown | Mode::Finishing);
+        if !ending || !self.generations.is_empty() || self.spawning.is_some() {
+            return;
+        }
+        if self.policy.is_init {
+            let signal = self.policy.stop_signal;
+            self.mode = Mode::StoppingOrphans {
+                deadline: self.policy.stop_timeout.map(|t| now + t),
+            };
+            out.push(Action::Report(Report::StoppingOrphans { signal }));
+            out.push(Action::SignalOrphans { signal });
+        } else {
+            self.exit(out);
+        }
+    }
+
+    fn exit(&mut self, out: &mut Vec<Action>) {
+        let code = self.exit_code.unwrap_or(0);
+        self.mode = Mode::Exited;
+        out.push(Action::Report(Report::Exiting { code }));
+        out.push(Action::Exit { code });
+    }
+
+    fn serving_index(&self) -> Option<usize> {
+        self.generations
+            .iter()
+            .position(|g| g.phase == Phase::Serving)
+    }
+
+    fn serving(&self) -> Option<&Generation> {
+        self.serving_index().map(|i| &self.generations[i])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Nanos = 1_000_000;
+    const TERM: Signal = 15;
+
+    fn policy() -> Policy {
+        Policy {
+            warmup: 100 * MS,
+            ready_timeout: 1000 * MS,
+            stop_signal: TERM,
+            stop_timeout: None,
+            rewrites: Vec::new(),
+            process_group: false,
+            wait_for_ready: false,
+            is_init: false,
+        }
+    }
+
+    /// Drives a supervisor through a script and keeps the actions apart from
+    /// the reports, which most assertions do not care about.
+    struct Script {
+        s: Supervisor,
+        now: Nanos,
+        actions: Vec<Action>,
+        reports: Vec<Report>,
+    }
+
+    impl Script {
+        fn new(policy: Policy) -> Script {
+            let mut t = Script {
+                s: Supervisor::new(policy),
+                now: 0,
+                actions: vec![],
+                reports: vec![],
+            };
+            let mut out = vec![];
+            t.s.start(&mut out);
+            t.take(out);
+            t
+        }
+        fn take(&mut self, out: Vec<Action>) {
+            for a in out {
+                match a {
+                    Action::Report(r) => self.reports.push(r),
+                    a => self.actions.push(a),
+                }
+            }
+        }
+        fn event(&mut self, e: Event) -> Vec<Action> {
+            let mut out = vec![];
+            self.s.handle(self.now, e, &mut out);
+            self.take(out);
+            std::mem::take(&mut self.actions)
+        }
+        fn at(&mut self, ms: u64) -> Vec<Action> {
+            self.now = ms * MS;
+            let mut out = vec![];
+            self.s.tick(self.now, &mut out);
+            self.take(out);
+            std::mem::take(&mut self.actions)
+        }
+        fn spawned(&mut self, pid: Pid) -> Vec<Action> {
+            self.expect_spawn();
+            self.event(Event::Spawned { pid })
+        }
+        fn expect_spawn(&mut self) {
+            let spawns = self
+                .actions
+                .iter()
+                .filter(|a| matches!(a, Action::Spawn { .. }))
+                .count();
+            assert_eq!(spawns, 1, "expected one Spawn in {:?}", self.actions);
+            self.actions.retain(|a| !matches!(a, Action::Spawn { .. }));
+        }
+        fn exited(&mut self, pid: Pid, code: u8) -> Vec<Action> {
+            self.event(Event::Exited {
+                pid,
+                status: Status::Exited(code),
+            })
+        }
+        fn serving(&mut self, first: Pid) {
+            self.spawned(first);
+            assert_eq!(self.at(100), vec![]);
+        }
+    }
+
+    fn term(pid: Pid) -> Action {
+        Action::Signal {
+            pid,
+            signal: TERM,
+            group: false,
+        }
+    }
+
+    #[test]
+    fn reload_promotes_after_warmup_then_stops_the_old() {
+        let mut t = Script::new(policy());
+        t.serving(10);
+        assert_eq!(t.event(Event::Reload), vec![Action::Spawn { number: 2 }]);
+        t.actions.push(Action::Spawn { number: 2 });
+        assert_eq!(t.spawned(20), vec![]);
+        assert_eq!(t.at(150), vec![], "still warming up");
+        assert_eq!(t.s.next_deadline(), Some(200 * MS));
+        assert_eq!(t.at(200), vec![term(10)]);
+        assert!(t.reports.contains(&Report::Promoted {
+            number: 2,
+            pid: 20,
+            replaced: Some((1, 10)),
+            stop_signal: TERM
+        }));
+        assert_eq!(t.exited(10, 0), vec![]);
+        assert!(t.reports.contains(&Report::Drained {
+            number: 1,
+            pid: 10,
+            status: Status::Exited(0)
+        }));
+        assert_eq!(t.s.next_deadline(), None, "nothing to wake up for at rest");
+        // The service now ends with generation 2's status.
+        assert_eq!(t.exited(20, 4), vec![Action::Exit { code: 4 }]);
+    }
+
+    #[test]
+    fn zero_warmup_promotes_at_once() {
+        let mut t = Script::new(Policy {
+            warmup: 0,
+            ..policy()
+        });
+        t.spawned(10);
+        t.event(Event::Reload);
+        t.actions.push(Action::Spawn { number: 2 });
+        assert_eq!(t.spawned(20), vec![term(10)]);
+    }
+
+    #[test]
+    fn new_generation_dying_in_warmup_is_rolled_back() {
+        let mut t = Script::new(policy());
+        t.serving(10);
+        t.event(Event::Reload);
+        t.actions.push(Action::Spawn { number: 2 });
+        t.spawned(20);
+        assert_eq!(
+            t.event(Event::Exited {
+                pid: 20,
+                status: Status::Killed(9)
+            }),
+            vec![]
+        );
+        assert!(t.reports.iter().any(|r| matches!(
+            r,
+            Report::Abandoned {
+                number: 2,
+                why: Failure::Exited(Status::Killed(9)),
+                serving: Some((1, 10)),
+                ..
+            }
+        )));
+        assert_eq!(t.at(1000), vec![], "old generation untouched");
+        // It still serves: its signals go to it, and its exit ends hupwatch.
+        assert_eq!(
+            t.event(Event::Signal(10)),
+            vec![Action::Signal {
+                pid: 10,
+                signal: 10,
+                group: false
+            }]
+        );
+        assert_eq!(t.exited(10, 0), vec![Action::Exit { code: 0 }]);
+    }
+
+    #[test]
+    fn not_ready_in_time_is_stopped_then_killed() {
+        let mut t = Script::new(Policy {
+            wait_for_ready: true,
+            ..policy()
+        });
+        t.spawned(10);
+        t.event(Event::Ready { pid: 10 });
+        t.at(100);
+        t.event(Event::Reload);
+        t.actions.push(Action::Spawn { number: 2 });
+        t.spawned(20);
+        assert_eq!(t.at(1099), vec![]);
+        assert_eq!(t.at(1100), vec![term(20)]);
+        assert_eq!(t.at(1100 + 10_000), vec![Action::Kill { pid: 20 }]);
+        assert_eq!(t.exited(20, 0), vec![]);
+        assert!(t.reports.iter().any(|r| matches!(
+            r,
+            Report::Abandoned {
+                why: Failure::NotReady,
+                ..
+            }
+        )));
+    }
+
+    #[test]
+    fn readiness_then_warmup_gates_promotion() {
+        let mut t = Script::new(Policy {
+            wait_for_ready: true,
+            ..policy()
+        });
+        t.spawned(10);
+        assert_eq!(t.at(500), vec![], "no READY yet, no promotion");
+        t.event(Event::Ready { pid: 10 });
+        assert_eq!(t.s.next_deadline(), Some(600 * MS));
+        t.at(600);
+        assert!(t.reports.contains(&Report::Promoted {
+            number: 1,
+            pid: 10,
+            replaced: None,
+            stop_signal: TERM
+        }));
+    }
+
+    #[test]
+    fn reloads_during_a_reload_coalesce_into_one() {
+        let mut t = Script::new(policy());
+        t.serving(10);
+        t.event(Event::Reload);
+        t.actions.push(Action::Spawn { number: 2 });
+        t.spawned(20);
+        for _ in 0..500 {
+            assert_eq!(t.event(Event::Reload), vec![]);
+        }
+        // Promoting generation 2 starts exactly one more reload.
+        assert_eq!(t.at(200), vec![term(10), Action::Spawn { number: 3 }]);
+        t.actions.push(Action::Spawn { number: 3 });
+        t.spawned(30);
+        assert_eq!(t.at(300), vec![term(20)]);
+        assert_eq!(t.at(10_000), vec![], "no further reload");
+    }
+
+    #[test]
+    fn failed_spawn_on_reload_keeps_the_old_generation() {
+        let mut t = Script::new(policy());
+        t.serving(10);
+        t.event(Event::Reload);
+        assert_eq!(t.event(Event::SpawnFailed(SpawnFailure::NotFound)), vec![]);
+        assert_eq!(t.exited(10, 7), vec![Action::Exit { code: 7 }]);
+    }
+
+    #[test]
+    fn failed_first_spawn_exits_127_or_126() {
+        let mut t = Script::new(policy());
+        t.expect_spawn();
+        assert_eq!(
+            t.event(Event::SpawnFailed(SpawnFailure::NotFound)),
+            vec![Action::Exit { code: 127 }]
+        );
+        let mut t = Script::new(policy());
+        t.expect_spawn();
+        assert_eq!(
+            t.event(Event::SpawnFailed(SpawnFailure::NotExecutable)),
+            vec![Action::Exit { code: 126 }]
+        );
+    }
+
+    #[test]
+    fn shutdown_signals_every_generation_and_cancels_queued_reloads() {
+        let mut t = Script::new(Policy {
+            stop_timeout: Some(500 * MS),
+            ..policy()
+        });
+        t.serving(10);
+        t.event(Event::Reload);
+        t.actions.push(Action::Spawn { number: 2 });
+        t.spawned(20);
+        t.event(Event::Reload);
+        assert_eq!(t.event(Event::Signal(TERM)), vec![term(10), term(20)]);
+        assert_eq!(t.event(Event::Reload), vec![]);
+        assert_eq!(
+            t.at(5000),
+            vec![Action::Kill { pid: 10 }, Action::Kill { pid: 20 }]
+        );
+        assert_eq!(
+            t.event(Event::Exited {
+                pid: 20,
+                status: Status::Killed(9)
+            }),
+            vec![]
+        );
+        assert_eq!(
+            t.event(Event::Exited {
+                pid: 10,
+                status: Status::Killed(TERM)
+            }),
+            vec![Action::Exit { code: 143 }]
+        );
+    }
+
+    #[test]
+    fn serving_exit_waits_for_draining_generations() {
+        let mut t = Script::new(Policy {
+            warmup: 0,
+            ..policy()
+        });
+        t.spawned(10);
+        t.event(Event::Reload);
+        t.actions.push(Action::Spawn { number: 2 });
+        t.spawned(20);
+        assert_eq!(t.exited(20, 3), vec![], "generation 1 still draining");
+        assert_eq!(
+            t.event(Event::Reload),
+            vec![],
+            "no reload once the service ended"
+        );
+        assert_eq!(t.exited(10, 0), vec![Action::Exit { code: 3 }]);
+    }
+
+    #[test]
+    fn serving_exit_during_reload_hands_over_to_the_new_generation() {
+        let mut t = Script::new(policy());
+        t.serving(10);
+        t.event(Event::Reload);
+        t.actions.push(Action::Spawn { number: 2 });
+        t.spawned(20);
+        assert_eq!(t.exited(10, 1), vec![]);
+        assert_eq!(t.at(200), vec![], "promoted with no one to stop");
+        assert_eq!(t.exited(20, 0), vec![Action::Exit { code: 0 }]);
+    }
+
+    #[test]
+    fn forwarding_rewrites_and_drops() {
+        let p = Policy {
+            rewrites: vec![(10, 12), (28, 0)],
+            process_group: true,
+            ..policy()
+        };
+        let mut t = Script::new(p);
+        t.serving(10);
+        assert_eq!(
+            t.event(Event::Signal(10)),
+            vec![Action::Signal {
+                pid: 10,
+                signal: 12,
+                group: true
+            }]
+        );
+        assert_eq!(t.event(Event::Signal(28)), vec![]);
+        assert!(t.reports.contains(&Report::Dropped { signal: 28 }));
+        // The first generation gets signals while it warms up too.
+        let mut t = Script::new(policy());
+        t.spawned(10);
+        assert_eq!(
+            t.event(Event::Signal(2)),
+            vec![Action::Signal {
+                pid: 10,
+                signal: 2,
+                group: false
+            }]
+        );
+    }
+
+    #[test]
+    fn rewritten_shutdown_signal_still_shuts_down() {
+        let mut t = Script::new(Policy {
+            rewrites: vec![(TERM, 3)],
+            ..policy()
+        });
+        t.serving(10);
+        assert_eq!(
+            t.event(Event::Signal(TERM)),
+            vec![Action::Signal {
+                pid: 10,
+                signal: 3,
+                group: false
+            }]
+        );
+        assert_eq!(t.exited(10, 0), vec![Action::Exit { code: 0 }]);
+    }
+
+    #[test]
+    fn as_init_orphans_are_stopped_before_exit() {
+        let mut t = Script::new(Policy {
+            is_init: true,
+            stop_timeout: Some(1000 * MS),
+            ..policy()
+        });
+        t.serving(10);
+        assert_eq!(
+            t.exited(10, 5),
+            vec![Action::SignalOrphans { signal: TERM }]
+        );
+        assert_eq!(
+            t.event(Event::Exited {
+                pid: 99,
+                status: Status::Exited(0)
+            }),
+            vec![]
+        );
+        assert_eq!(t.event(Event::NoChildren), vec![Action::Exit { code: 5 }]);
+        // Orphans that ignore the stop signal are left to the kernel at the deadline.
+        let mut t = Script::new(Policy {
+            is_init: true,
+            stop_timeout: Some(1000 * MS),
+            ..policy()
+        });
+        t.serving(10);
+        t.exited(10, 5);
+        assert_eq!(t.at(1099), vec![]);
+        assert_eq!(t.at(1100), vec![Action::Exit { code: 5 }]);
+    }
+
+    #[test]
+    fn first_generation_never_ready_fails_the_service() {
+        let mut t = Script::new(Policy {
+            wait_for_ready: true,
+            ..policy()
+        });
+        t.spawned(10);
+        assert_eq!(t.at(1000), vec![term(10)]);
+        assert_eq!(t.exited(10, 0), vec![Action::Exit { code: 1 }]);
+    }
+
+    #[test]
+    fn stray_ready_and_unknown_exits_change_nothing() {
+        let mut t = Script::new(policy());
+        t.serving(10);
+        assert_eq!(t.event(Event::Ready { pid: 77 }), vec![]);
+        assert_eq!(t.event(Event::Ready { pid: 10 }), vec![]);
+        assert_eq!(t.exited(77, 0), vec![]);
+        assert!(t.reports.contains(&Report::OrphanReaped {
+            pid: 77,
+            status: Status::Exited(0)
+        }));
+        assert_eq!(t.event(Event::NoChildren), vec![]);
+    }
+}

@@ -1,0 +1,422 @@
+//! Every call into libc lives here: thin wrappers that turn `-1` + errno into
+//! `Err(Errno)`, one call per `unsafe` block, each with its SAFETY reason.
+//! The crate root denies `unsafe` everywhere else.
+#![allow(unsafe_code)]
+
+use core::ffi::{CStr, c_char, c_int};
+
+pub type Fd = c_int;
+pub type Pid = libc::pid_t;
+
+/// An `errno` value from a failed call.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Errno(pub c_int);
+
+pub const ECHILD: Errno = Errno(libc::ECHILD);
+pub const ENOENT: Errno = Errno(libc::ENOENT);
+pub const ESRCH: Errno = Errno(libc::ESRCH);
+pub const EAGAIN: Errno = Errno(libc::EAGAIN);
+
+fn errno() -> Errno {
+    // SAFETY: __errno_location returns the calling thread's errno slot.
+    Errno(unsafe { *libc::__errno_location() })
+}
+
+/// Restores errno, so that logging never changes what a caller reads after it.
+pub fn set_errno(e: Errno) {
+    // SAFETY: as in `errno`; the slot is writable for the calling thread.
+    unsafe { *libc::__errno_location() = e.0 }
+}
+
+pub fn saved_errno() -> Errno {
+    errno()
+}
+
+fn cvt(ret: c_int) -> Result<c_int, Errno> {
+    if ret == -1 { Err(errno()) } else { Ok(ret) }
+}
+
+fn cvt_long(ret: libc::c_long) -> Result<libc::c_long, Errno> {
+    if ret == -1 { Err(errno()) } else { Ok(ret) }
+}
+
+fn cvt_size(ret: isize) -> Result<usize, Errno> {
+    if ret < 0 {
+        Err(errno())
+    } else {
+        Ok(ret as usize)
+    }
+}
+
+/// The libc description of an errno value ("No such file or directory").
+pub fn strerror(e: Errno) -> &'static [u8] {
+    // SAFETY: strerror returns a pointer to a static or thread-local string
+    // that stays valid until the next strerror call; we are single-threaded
+    // and copy it before calling again.
+    let p = unsafe { libc::strerror(e.0) };
+    if p.is_null() {
+        return b"unknown error";
+    }
+    // SAFETY: p is a valid NUL-terminated string (checked non-null above).
+    unsafe { CStr::from_ptr(p) }.to_bytes()
+}
+
+// ---------------------------------------------------------------- entry
+
+/// The C entry point. hupwatch is built with `#![no_main]`, so Rust's runtime
+/// start-up never runs: it would set SIGPIPE to ignored and install stack
+/// overflow handlers, and the children must see the caller's signal state.
+#[cfg(not(test))]
+#[unsafe(no_mangle)]
+pub extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
+    use std::ffi::OsString;
+    use std::os::unix::ffi::OsStringExt;
+    let mut args = Vec::new();
+    for i in 0..argc.max(0) as usize {
+        // SAFETY: the C runtime passes argc valid pointers in argv.
+        let p = unsafe { *argv.add(i) };
+        if p.is_null() {
+            break;
+        }
+        // SAFETY: each argv entry is a NUL-terminated string.
+        let bytes = unsafe { CStr::from_ptr(p) }.to_bytes().to_vec();
+        args.push(OsString::from_vec(bytes));
+    }
+    crate::run_main(args)
+}
+
+/// Ends the process at once: no destructors, no stdio flushing.
+pub fn exit_now(code: c_int) -> ! {
+    // SAFETY: _exit is async-signal-safe and never returns.
+    unsafe { libc::_exit(code) }
+}
+
+// ---------------------------------------------------------------- processes
+
+pub fn getpid() -> Pid {
+    // SAFETY: getpid cannot fail.
+    unsafe { libc::getpid() }
+}
+
+pub fn getppid() -> Pid {
+    // SAFETY: getppid cannot fail.
+    unsafe { libc::getppid() }
+}
+
+pub enum Forked {
+    Child,
+    Parent(Pid),
+}
+
+/// fork(2). hupwatch is single-threaded, so the child may run any code that
+/// does not allocate; the callers keep to async-signal-safe calls.
+pub fn fork() -> Result<Forked, Errno> {
+    // SAFETY: single-threaded process; the child only makes raw system calls.
+    let pid = cvt(unsafe { libc::fork() })?;
+    Ok(if pid == 0 {
+        Forked::Child
+    } else {
+        Forked::Parent(pid)
+    })
+}
+
+pub fn setpgid(pid: Pid, pgid: Pid) -> Result<(), Errno> {
+    // SAFETY: plain system call on integers.
+    cvt(unsafe { libc::setpgid(pid, pgid) }).map(drop)
+}
+
+pub fn kill(pid: Pid, sig: c_int) -> Result<(), Errno> {
+    // SAFETY: plain system call on integers.
+    cvt(unsafe { libc::kill(pid, sig) }).map(drop)
+}
+
+/// A child's end as waitpid(2) reports it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum WaitStatus {
+    Exited(u8),
+    Killed(c_int),
+}
+
+fn decode_status(status: c_int) -> WaitStatus {
+    if libc::WIFSIGNALED(status) {
+        WaitStatus::Killed(libc::WTERMSIG(status))
+    } else {
+        WaitStatus::Exited(libc::WEXITSTATUS(status) as u8)
+    }
+}
+
+/// One waitpid(-1, WNOHANG): `Ok(None)` when children exist but none has
+/// ended, `Err(ECHILD)` when there are no children at all.
+pub fn reap_one() -> Result<Option<(Pid, WaitStatus)>, Errno> {
+    let mut status: c_int = 0;
+    loop {
+        // SAFETY: status is a valid out-pointer.
+        match cvt(unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) }) {
+            Ok(0) => return Ok(None),
+            Ok(pid) => return Ok(Some((pid, decode_status(status)))),
+            Err(Errno(libc::EINTR)) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Blocking waitpid for one known child (used for a child whose exec failed).
+pub fn wait_for(pid: Pid) -> Result<WaitStatus, Errno> {
+    let mut status: c_int = 0;
+    loop {
+        // SAFETY: status is a valid out-pointer.
+        match cvt(unsafe { libc::waitpid(pid, &mut status, 0) }) {
+            Ok(_) => return Ok(decode_status(status)),
+            Err(Errno(libc::EINTR)) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+pub fn set_child_subreaper() -> Result<(), Errno> {
+    // SAFETY: prctl with integer arguments only.
+    cvt(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1 as libc::c_ulong, 0, 0, 0) }).map(drop)
+}
+
+pub fn set_parent_death_signal(sig: c_int) -> Result<(), Errno> {
+    // SAFETY: prctl with integer arguments only.
+    cvt(unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0) }).map(drop)
+}
+
+pub fn chdir(path: &CStr) -> Result<(), Errno> {
+    // SAFETY: path is NUL-terminated.
+    cvt(unsafe { libc::chdir(path.as_ptr()) }).map(drop)
+}
+
+/// execvpe(3): returns only on failure. Both pointer arrays end with NULL.
+pub fn execvpe(file: *const c_char, argv: &[*const c_char], envp: &[*const c_char]) -> Errno {
+    debug_assert!(argv.last().is_some_and(|p| p.is_null()));
+    debug_assert!(envp.last().is_some_and(|p| p.is_null()));
+    // SAFETY: file, argv and envp entries are NUL-terminated strings that
+    // outlive the call; both arrays are NULL-terminated.
+    unsafe { libc::execvpe(file, argv.as_ptr(), envp.as_ptr()) };
+    errno()
+}
+
+// ---------------------------------------------------------------- signals
+
+/// A kernel signal set: bit `n - 1` stands for signal `n` (1..=64). We use the
+/// kernel's own 64-bit layout with raw system calls, because libc wrappers
+/// hide the real-time signals that libc reserves for itself.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct SigSet(pub u64);
+
+impl SigSet {
+    pub fn with(self, sig: c_int) -> SigSet {
+        if (1..=64).contains(&sig) {
+            SigSet(self.0 | 1u64 << (sig - 1))
+        } else {
+            self
+        }
+    }
+}
+
+pub fn sigprocmask(how: c_int, set: Option<SigSet>) -> Result<SigSet, Errno> {
+    let new = set.unwrap_or_default();
+    let mut old = SigSet(0);
+    let new_ptr: *const SigSet = if set.is_some() {
+        &new
+    } else {
+        core::ptr::null()
+    };
+    // SAFETY: rt_sigprocmask with pointers to 8-byte kernel sigsets.
+    cvt_long(unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            how,
+            new_ptr,
+            &mut old as *mut SigSet,
+            8usize,
+        )
+    })?;
+    Ok(old)
+}
+
+pub fn block_signals(set: SigSet) -> Result<SigSet, Errno> {
+    sigprocmask(libc::SIG_BLOCK, Some(set))
+}
+
+pub fn set_signal_mask(set: SigSet) -> Result<SigSet, Errno> {
+    sigprocmask(libc::SIG_SETMASK, Some(set))
+}
+
+/// A non-blocking, close-on-exec signalfd for `set`.
+pub fn signalfd(set: SigSet) -> Result<Fd, Errno> {
+    // SAFETY: signalfd4 with a pointer to an 8-byte kernel sigset.
+    let fd = cvt_long(unsafe {
+        libc::syscall(
+            libc::SYS_signalfd4,
+            -1 as c_int,
+            &set as *const SigSet,
+            8usize,
+            libc::SFD_CLOEXEC | libc::SFD_NONBLOCK,
+        )
+    })?;
+    Ok(fd as Fd)
+}
+
+/// One signal read from a signalfd.
+#[derive(Clone, Copy, Debug)]
+pub struct SigInfo {
+    pub signo: c_int,
+    pub code: c_int,
+    pub pid: Pid,
+}
+
+/// Reads the next queued signal, `Ok(None)` when none is left.
+pub fn read_signal(fd: Fd) -> Result<Option<SigInfo>, Errno> {
+    // SAFETY: signalfd_siginfo is plain old data; all-zero is a valid value.
+    let mut info: libc::signalfd_siginfo = unsafe { core::mem::zeroed() };
+    let size = core::mem::size_of::<libc::signalfd_siginfo>();
+    // SAFETY: info is a writable buffer of `size` bytes.
+    match cvt_size(unsafe { libc::read(fd, &mut info as *mut _ as *mut libc::c_void, size) }) {
+        Ok(n) if n == size => Ok(Some(SigInfo {
+            signo: info.ssi_signo as c_int,
+            code: info.ssi_code,
+            pid: info.ssi_pid as Pid,
+        })),
+        Ok(_) => Ok(None),
+        Err(EAGAIN) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// What a signal's disposition is when hupwatch starts.
+pub fn signal_is_ignored(sig: c_int) -> bool {
+    // SAFETY: sigaction is plain old data; all-zero is a valid value.
+    let mut old: libc::sigaction = unsafe { core::mem::zeroed() };
+    // SAFETY: query only (act is NULL), old is a valid out-pointer.
+    let ret = unsafe { libc::sigaction(sig, core::ptr::null(), &mut old) };
+    ret == 0 && old.sa_sigaction == libc::SIG_IGN
+}
+
+/// Sets a signal's disposition to default (`ignore == false`) or ignored.
+pub fn set_signal_disposition(sig: c_int, ignore: bool) -> Result<(), Errno> {
+    // SAFETY: sigaction is plain old data; all-zero is a valid value.
+    let mut act: libc::sigaction = unsafe { core::mem::zeroed() };
+    act.sa_sigaction = if ignore { libc::SIG_IGN } else { libc::SIG_DFL };
+    // SAFETY: act is fully initialised; no old value is requested.
+    cvt(unsafe { libc::sigaction(sig, &act, core::ptr::null_mut()) }).map(drop)
+}
+
+// ---------------------------------------------------------------- time and waiting
+
+/// CLOCK_MONOTONIC in nanoseconds.
+pub fn monotonic_ns() -> u64 {
+    // SAFETY: timespec is plain old data.
+    let mut ts: libc::timespec = unsafe { core::mem::zeroed() };
+    // SAFETY: ts is a valid out-pointer; CLOCK_MONOTONIC always exists.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+pub use libc::pollfd as PollFd;
+pub const POLLIN: i16 = libc::POLLIN;
+
+/// ppoll(2) with an optional timeout in nanoseconds; EINTR counts as "nothing
+/// ready". This is hupwatch's only blocking point.
+pub fn poll(fds: &mut [PollFd], timeout_ns: Option<u64>) -> Result<usize, Errno> {
+    let ts = timeout_ns.map(|ns| libc::timespec {
+        tv_sec: (ns / 1_000_000_000) as libc::time_t,
+        tv_nsec: (ns % 1_000_000_000) as libc::c_long,
+    });
+    let ts_ptr = ts
+        .as_ref()
+        .map_or(core::ptr::null(), |t| t as *const libc::timespec);
+    // SAFETY: fds is a valid array of fds.len() pollfd; ts_ptr is NULL or valid.
+    match cvt(unsafe {
+        libc::ppoll(
+            fds.as_mut_ptr(),
+            fds.len() as libc::nfds_t,
+            ts_ptr,
+            core::ptr::null(),
+        )
+    }) {
+        Ok(n) => Ok(n as usize),
+        Err(Errno(libc::EINTR)) => Ok(0),
+        Err(e) => Err(e),
+    }
+}
+
+// ---------------------------------------------------------------- descriptors
+
+pub fn write(fd: Fd, buf: &[u8]) -> Result<usize, Errno> {
+    // SAFETY: buf is a valid readable buffer of buf.len() bytes.
+    cvt_size(unsafe { libc::write(fd, buf.as_ptr() as *const libc::c_void, buf.len()) })
+}
+
+pub fn read(fd: Fd, buf: &mut [u8]) -> Result<usize, Errno> {
+    loop {
+        // SAFETY: buf is a valid writable buffer of buf.len() bytes.
+        match cvt_size(unsafe { libc::read(fd, buf.as_mut_ptr() as *mut libc::c_void, buf.len()) })
+        {
+            Err(Errno(libc::EINTR)) => continue,
+            r => return r,
+        }
+    }
+}
+
+pub fn close(fd: Fd) {
+    // SAFETY: closing an fd we own; errors are not actionable.
+    unsafe { libc::close(fd) };
+}
+
+/// A close-on-exec pipe: (read end, write end).
+pub fn pipe() -> Result<(Fd, Fd), Errno> {
+    let mut fds = [0 as c_int; 2];
+    // SAFETY: fds is a valid array of two ints.
+    cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
+    Ok((fds[0], fds[1]))
+}
+
+pub fn dup2(from: Fd, to: Fd) -> Result<(), Errno> {
+    // SAFETY: plain system call on integers.
+    cvt(unsafe { libc::dup2(from, to) }).map(drop)
+}
+
+/// Duplicates `fd` to the lowest free number at or above `min`, close-on-exec.
+pub fn dup_above(fd: Fd, min: Fd) -> Result<Fd, Errno> {
+    // SAFETY: plain fcntl on integers.
+    cvt(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, min) })
+}
+
+pub fn set_cloexec(fd: Fd, on: bool) -> Result<(), Errno> {
+    let flags = if on { libc::FD_CLOEXEC } else { 0 };
+    // SAFETY: plain fcntl on integers.
+    cvt(unsafe { libc::fcntl(fd, libc::F_SETFD, flags) }).map(drop)
+}
+
+/// Marks every descriptor from `first` on close-on-exec (close_range with
+/// CLOSE_RANGE_CLOEXEC, Linux 5.11), falling back to a loop on older kernels.
+/// Marking instead of closing keeps the exec-error pipe usable until exec.
+pub fn cloexec_from(first: Fd) {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    // SAFETY: close_range only changes descriptor flags here.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first as libc::c_uint,
+            libc::c_uint::MAX,
+            CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if ret == 0 {
+        return;
+    }
+    // SAFETY: rlimit is plain old data.
+    let mut lim: libc::rlimit = unsafe { core::mem::zeroed() };
+    // SAFETY: lim is a valid out-pointer.
+    let max = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 {
+        lim.rlim_cur.min(1 << 20) as Fd
+    } else {
+        1024
+    };
+    for fd in first..max {
+        let _ = set_cloexec(fd, true);
+    }
+}
