@@ -1,6 +1,7 @@
 //! The command line: options parsed with lexopt into a `Config`, durations
 //! and signal names parsed by hand, usage errors as one line each.
 
+use crate::listen::{self, Address};
 use crate::log::Level;
 use crate::signals::{self, Signal};
 use lexopt::prelude::*;
@@ -26,6 +27,11 @@ Options:
   -r, --rewrite FROM:TO    rewrite a signal before passing it on; TO=0 drops it
   -g, --process-group      signal each generation's whole process group
   -k, --kill-at-exit       children die with hupwatch, even if it is SIGKILLed
+      --listen ADDR        bind ADDR once and hand it to every generation as
+                           LISTEN_FDS (systemd socket activation); ADDR is
+                           tcp:HOST:PORT, tcp:[IPV6]:PORT or unix:PATH
+      --notify             a generation is ready when it sends READY=1 to
+                           its NOTIFY_SOCKET (then the warmup runs)
   -v, --verbose            log debug messages too
   -q, --quiet              log errors only
   -h, --help               print this help
@@ -39,12 +45,7 @@ Exit status: the serving generation's, or 128+N if signal N killed it;
 1 hupwatch's own failure.
 ";
 
-pub const VERSION: &str = concat!(
-    "hupwatch ",
-    env!("CARGO_PKG_VERSION"),
-    env!("HUPWATCH_COMMIT_SUFFIX"),
-    "\n"
-);
+pub const VERSION: &str = concat!("hupwatch ", env!("CARGO_PKG_VERSION"), env!("HUPWATCH_COMMIT_SUFFIX"), "\n");
 
 const NANOS_PER_SEC: u64 = 1_000_000_000;
 
@@ -60,6 +61,8 @@ pub struct Config {
     pub rewrites: Vec<(Signal, Signal)>,
     pub process_group: bool,
     pub kill_at_exit: bool,
+    pub listen: Vec<Address>,
+    pub notify: bool,
     pub level: Level,
     pub command: Vec<OsString>,
 }
@@ -90,6 +93,8 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, UsageEr
         rewrites: Vec::new(),
         process_group: false,
         kill_at_exit: false,
+        listen: Vec::new(),
+        notify: false,
         level: Level::Info,
         command: Vec::new(),
     };
@@ -98,12 +103,8 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, UsageEr
     let mut parser = lexopt::Parser::from_args(args);
     while let Some(arg) = parser.next().map_err(from_lexopt)? {
         match arg {
-            Short('w') | Long("warmup-time") => {
-                config.warmup = duration(&mut parser, "--warmup-time")?
-            }
-            Long("ready-timeout") => {
-                config.ready_timeout = duration(&mut parser, "--ready-timeout")?
-            }
+            Short('w') | Long("warmup-time") => config.warmup = duration(&mut parser, "--warmup-time")?,
+            Long("ready-timeout") => config.ready_timeout = duration(&mut parser, "--ready-timeout")?,
             Long("reload-signal") => config.reload_signal = signal(&mut parser, "--reload-signal")?,
             Long("stop-signal") => config.stop_signal = signal(&mut parser, "--stop-signal")?,
             Long("stop-timeout") => {
@@ -122,22 +123,27 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, UsageEr
             }
             Short('g') | Long("process-group") => config.process_group = true,
             Short('k') | Long("kill-at-exit") => config.kill_at_exit = true,
+            Long("listen") => {
+                let text = value(&mut parser, "--listen")?;
+                config.listen.push(listen::parse(&text).ok_or_else(|| {
+                    usage(&[
+                        "invalid value for --listen: '",
+                        &text,
+                        "' (expected tcp:HOST:PORT, tcp:[IPV6]:PORT or unix:PATH)",
+                    ])
+                })?);
+            }
+            Long("notify") => config.notify = true,
             Short('v') | Long("verbose") => verbose += 1,
             Short('q') | Long("quiet") => quiet = true,
             Short('h') | Long("help") => return Ok(Parsed::Help),
             Short('V') | Long("version") => return Ok(Parsed::Version),
             Value(first) => {
                 config.command.push(first);
-                config
-                    .command
-                    .extend(parser.raw_args().map_err(from_lexopt)?);
+                config.command.extend(parser.raw_args().map_err(from_lexopt)?);
             }
             Short(c) => {
-                return Err(usage(&[
-                    "unknown option '-",
-                    c.encode_utf8(&mut [0; 4]),
-                    "'",
-                ]));
+                return Err(usage(&["unknown option '-", c.encode_utf8(&mut [0; 4]), "'"]));
             }
             Long(name) => return Err(usage(&["unknown option '--", name, "'"])),
         }
@@ -147,9 +153,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, UsageEr
     }
     let reload = config.reload_signal;
     if !signals::catchable(reload) || reload == signals::SIGCHLD {
-        return Err(usage(&[
-            "--reload-signal cannot be SIGKILL, SIGSTOP or SIGCHLD",
-        ]));
+        return Err(usage(&["--reload-signal cannot be SIGKILL, SIGSTOP or SIGCHLD"]));
     }
     if config.rewrites.iter().any(|&(from, _)| from == reload) {
         return Err(usage(&["--rewrite cannot rewrite the reload signal"]));
@@ -166,61 +170,32 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, UsageEr
 
 fn from_lexopt(e: lexopt::Error) -> UsageError {
     match e {
-        lexopt::Error::MissingValue { option: Some(o) } => {
-            usage(&["missing value for option '", &o, "'"])
-        }
+        lexopt::Error::MissingValue { option: Some(o) } => usage(&["missing value for option '", &o, "'"]),
         lexopt::Error::MissingValue { option: None } => usage(&["missing value"]),
         lexopt::Error::UnexpectedOption(o) => usage(&["unknown option '", &o, "'"]),
-        lexopt::Error::UnexpectedArgument(a) => {
-            usage(&["unexpected argument '", &a.to_string_lossy(), "'"])
-        }
-        lexopt::Error::UnexpectedValue { option, .. } => {
-            usage(&["option '", &option, "' takes no value"])
-        }
-        lexopt::Error::NonUnicodeValue(v) => {
-            usage(&["invalid (non-UTF-8) value '", &v.to_string_lossy(), "'"])
-        }
+        lexopt::Error::UnexpectedArgument(a) => usage(&["unexpected argument '", &a.to_string_lossy(), "'"]),
+        lexopt::Error::UnexpectedValue { option, .. } => usage(&["option '", &option, "' takes no value"]),
+        lexopt::Error::NonUnicodeValue(v) => usage(&["invalid (non-UTF-8) value '", &v.to_string_lossy(), "'"]),
         _ => usage(&["invalid arguments"]),
     }
 }
 
 fn value(parser: &mut lexopt::Parser, option: &str) -> Result<String, UsageError> {
     let v = parser.value().map_err(from_lexopt)?;
-    v.into_string().map_err(|v| {
-        usage(&[
-            "invalid value for ",
-            option,
-            ": '",
-            &v.to_string_lossy(),
-            "'",
-        ])
-    })
+    v.into_string().map_err(|v| usage(&["invalid value for ", option, ": '", &v.to_string_lossy(), "'"]))
 }
 
 fn duration(parser: &mut lexopt::Parser, option: &str) -> Result<u64, UsageError> {
     let text = value(parser, option)?;
     parse_duration(&text).ok_or_else(|| {
-        usage(&[
-            "invalid value for ",
-            option,
-            ": '",
-            &text,
-            "' (expected seconds such as 1, 0.5, 500ms, 2m)",
-        ])
+        usage(&["invalid value for ", option, ": '", &text, "' (expected seconds such as 1, 0.5, 500ms, 2m)"])
     })
 }
 
 fn signal(parser: &mut lexopt::Parser, option: &str) -> Result<Signal, UsageError> {
     let text = value(parser, option)?;
-    signals::parse(&text, false).ok_or_else(|| {
-        usage(&[
-            "invalid value for ",
-            option,
-            ": '",
-            &text,
-            "' (expected a signal such as TERM or 15)",
-        ])
-    })
+    signals::parse(&text, false)
+        .ok_or_else(|| usage(&["invalid value for ", option, ": '", &text, "' (expected a signal such as TERM or 15)"]))
 }
 
 /// `FROM:TO` with signal names or numbers; `TO` may be 0 (drop).
@@ -250,16 +225,8 @@ pub fn parse_duration(text: &str) -> Option<u64> {
     if whole.len() > 12 || fraction.len() > 9 {
         return None;
     }
-    let whole: u128 = if whole.is_empty() {
-        0
-    } else {
-        whole.parse().ok()?
-    };
-    let mut scaled: u128 = if fraction.is_empty() {
-        0
-    } else {
-        fraction.parse().ok()?
-    };
+    let whole: u128 = if whole.is_empty() { 0 } else { whole.parse().ok()? };
+    let mut scaled: u128 = if fraction.is_empty() { 0 } else { fraction.parse().ok()? };
     for _ in fraction.len()..9 {
         scaled *= 10;
     }
@@ -306,10 +273,7 @@ mod tests {
         let c = config(&["true"]);
         assert_eq!(c.warmup, NANOS_PER_SEC);
         assert_eq!(c.ready_timeout, 60 * NANOS_PER_SEC);
-        assert_eq!(
-            (c.reload_signal, c.stop_signal, c.stop_timeout),
-            (1, 15, None)
-        );
+        assert_eq!((c.reload_signal, c.stop_signal, c.stop_timeout), (1, 15, None));
         assert_eq!(c.level, Level::Info);
     }
 
@@ -355,22 +319,14 @@ mod tests {
             (&["--bogus", "x"], "unknown option '--bogus'"),
             (&["-Z", "x"], "unknown option '-Z'"),
             (&["-w"], "missing value for option '-w'"),
-            (
-                &["-w", "abc", "x"],
-                "invalid value for --warmup-time: 'abc'",
-            ),
-            (
-                &["--stop-signal", "FOO", "x"],
-                "invalid value for --stop-signal: 'FOO'",
-            ),
-            (
-                &["--reload-signal", "KILL", "x"],
-                "--reload-signal cannot be",
-            ),
+            (&["-w", "abc", "x"], "invalid value for --warmup-time: 'abc'"),
+            (&["--stop-signal", "FOO", "x"], "invalid value for --stop-signal: 'FOO'"),
+            (&["--reload-signal", "KILL", "x"], "--reload-signal cannot be"),
             (&["-r", "TERM", "x"], "invalid value for --rewrite"),
             (&["-r", "KILL:TERM", "x"], "invalid value for --rewrite"),
             (&["-r", "HUP:TERM", "x"], "cannot rewrite the reload signal"),
             (&["--quiet=yes", "x"], "takes no value"),
+            (&["--listen", "8080", "x"], "invalid value for --listen"),
         ];
         for (args, expected) in cases {
             let m = error(args);
@@ -391,18 +347,7 @@ mod tests {
         assert_eq!(parse_duration("2s"), Some(2 * NANOS_PER_SEC));
         assert_eq!(parse_duration("1.5m"), Some(90 * NANOS_PER_SEC));
         assert_eq!(parse_duration("0.000000001"), Some(1));
-        for bad in [
-            "",
-            ".",
-            "-1",
-            "1e3",
-            "abc",
-            "1h",
-            "1.2.3",
-            "0.0000000001",
-            " 1",
-            "99999999999999",
-        ] {
+        for bad in ["", ".", "-1", "1e3", "abc", "1h", "1.2.3", "0.0000000001", " 1", "99999999999999"] {
             assert_eq!(parse_duration(bad), None, "{bad}");
         }
     }

@@ -4,25 +4,28 @@
 //! with the supervisor's nearest deadline as the timeout: no wake-ups at rest.
 
 use crate::cli::Config;
+use crate::listen::Sockets;
 use crate::log::{self, Level, Line};
+use crate::notify::{Downward, Upward};
 use crate::signals::{self, Signal};
 use crate::spawn::{self, Plan, PlanOptions, SpawnError};
-use crate::supervisor::{Action, Event, Policy, SpawnFailure, Status, Supervisor};
+use crate::supervisor::{Action, Event, Policy, Report, SpawnFailure, Status, Supervisor};
 use crate::sys::{self, Errno, Fd, SigSet};
 use std::collections::VecDeque;
 
 /// hupwatch's own failure before or while it runs (exit status 1).
 #[derive(Debug)]
 pub struct Fatal {
-    pub what: &'static str,
+    pub what: String,
     pub errno: Option<Errno>,
 }
 
 fn fatal(what: &'static str) -> impl FnOnce(Errno) -> Fatal {
-    move |e| Fatal {
-        what,
-        errno: Some(e),
-    }
+    move |e| Fatal { what: what.into(), errno: Some(e) }
+}
+
+fn fatal_message(what: impl Into<String>) -> Fatal {
+    Fatal { what: what.into(), errno: None }
 }
 
 /// si_code values of signals sent by a process (kill, sigqueue, tkill).
@@ -32,9 +35,7 @@ const SI_TKILL: i32 = -6;
 
 /// Every signal hupwatch receives: all that can be caught.
 fn handled_signals() -> SigSet {
-    (1..=signals::SIGRTMAX)
-        .filter(|&s| signals::catchable(s))
-        .fold(SigSet(0), SigSet::with)
+    (1..=signals::SIGRTMAX).filter(|&s| signals::catchable(s)).fold(SigSet(0), SigSet::with)
 }
 
 struct Loop {
@@ -42,6 +43,12 @@ struct Loop {
     plan: Plan,
     signal_fd: Fd,
     reload_signal: Signal,
+    /// Per-generation NOTIFY_SOCKETs (`--notify`).
+    downward: Option<Downward>,
+    /// hupwatch's own supervisor, when it gave hupwatch a NOTIFY_SOCKET.
+    upward: Option<Upward>,
+    /// Pids that reported READY=1 during the current wake-up.
+    ready: Vec<i32>,
     kill_at_exit: bool,
     is_init: bool,
     own_pid: i32,
@@ -57,14 +64,12 @@ pub fn run(config: Config) -> Result<u8, Fatal> {
     let is_init = own_pid == 1;
 
     // The caller's signal state, which every generation gets back.
-    let mask =
-        sys::sigprocmask(libc::SIG_BLOCK, None).map_err(fatal("cannot read the signal mask"))?;
+    let mask = sys::sigprocmask(libc::SIG_BLOCK, None).map_err(fatal("cannot read the signal mask"))?;
     let sigchld_ignored = sys::signal_is_ignored(signals::SIGCHLD);
     if sigchld_ignored {
         // With SIGCHLD ignored the kernel reaps children itself and waitpid
         // could never report a generation's exit.
-        sys::set_signal_disposition(signals::SIGCHLD, false)
-            .map_err(fatal("cannot reset SIGCHLD"))?;
+        sys::set_signal_disposition(signals::SIGCHLD, false).map_err(fatal("cannot reset SIGCHLD"))?;
     }
     let handled = handled_signals();
     sys::block_signals(handled).map_err(fatal("cannot block signals"))?;
@@ -77,16 +82,19 @@ pub fn run(config: Config) -> Result<u8, Fatal> {
         }
     }
 
+    // Read before the variables are dropped from what generations inherit.
+    let upward = Upward::from_env();
+    let sockets = Sockets::open(&config.listen).map_err(fatal_message)?;
+    let downward = if config.notify { Some(Downward::create().map_err(fatal_message)?) } else { None };
     let plan = Plan::new(PlanOptions {
         command: &config.command,
         mask,
         sigchld_ignored,
         kill_at_exit: config.kill_at_exit,
-        pass_fds: Vec::new(),
-        extra_env: Vec::new(),
-        strip_own_variables: false,
+        pass_fds: sockets.fds(),
+        extra_env: sockets.environment(),
     })
-    .map_err(|what| Fatal { what, errno: None })?;
+    .map_err(fatal_message)?;
 
     let policy = Policy {
         warmup: config.warmup,
@@ -95,7 +103,7 @@ pub fn run(config: Config) -> Result<u8, Fatal> {
         stop_timeout: config.stop_timeout,
         rewrites: config.rewrites.clone(),
         process_group: config.process_group,
-        wait_for_ready: false,
+        wait_for_ready: config.notify,
         is_init,
     };
     let mut this = Loop {
@@ -103,6 +111,9 @@ pub fn run(config: Config) -> Result<u8, Fatal> {
         plan,
         signal_fd,
         reload_signal: config.reload_signal,
+        downward,
+        upward,
+        ready: Vec::new(),
         kill_at_exit: config.kill_at_exit,
         is_init,
         own_pid,
@@ -114,6 +125,7 @@ pub fn run(config: Config) -> Result<u8, Fatal> {
             let _ = sys::kill(-pid, libc::SIGKILL);
         }
     }
+    sockets.remove_paths();
     result
 }
 
@@ -133,24 +145,26 @@ impl Loop {
     /// Blocks until a signal arrives or the next deadline passes, then feeds
     /// what happened to the supervisor.
     fn wait(&mut self) -> Result<(), Fatal> {
-        let timeout = self
-            .machine
-            .next_deadline()
-            .map(|d| d.saturating_sub(sys::monotonic_ns()));
-        let mut fds = [sys::PollFd {
-            fd: self.signal_fd,
-            events: sys::POLLIN,
-            revents: 0,
-        }];
+        let timeout = self.machine.next_deadline().map(|d| d.saturating_sub(sys::monotonic_ns()));
+        let poll_fd = |fd| sys::PollFd { fd, events: sys::POLLIN, revents: 0 };
+        let mut fds = vec![poll_fd(self.signal_fd)];
+        if let Some(downward) = &self.downward {
+            fds.extend(downward.fds().map(poll_fd));
+        }
         sys::poll(&mut fds, timeout).map_err(fatal("cannot wait for events"))?;
+        if let Some(downward) = &mut self.downward {
+            for pollfd in fds[1..].iter().filter(|p| p.revents != 0) {
+                downward.receive(pollfd.fd, &mut self.ready);
+            }
+        }
+        for pid in std::mem::take(&mut self.ready) {
+            self.feed(Event::Ready { pid });
+        }
         let mut reap = false;
         if fds[0].revents != 0 {
-            while let Some(info) =
-                sys::read_signal(self.signal_fd).map_err(fatal("cannot read signals"))?
-            {
+            while let Some(info) = sys::read_signal(self.signal_fd).map_err(fatal("cannot read signals"))? {
                 // hupwatch's own SIGPIPE (a closed stderr) is not the service's business.
-                let from_self =
-                    info.pid == self.own_pid && matches!(info.code, SI_USER | SI_QUEUE | SI_TKILL);
+                let from_self = info.pid == self.own_pid && matches!(info.code, SI_USER | SI_QUEUE | SI_TKILL);
                 if info.signo == signals::SIGCHLD {
                     reap = true;
                 } else if from_self {
@@ -204,7 +218,7 @@ impl Loop {
         while let Some(action) = self.actions.pop_front() {
             match action {
                 Action::Spawn { number } => {
-                    let event = match self.plan.spawn() {
+                    let event = match self.spawn(number) {
                         Ok(pid) => Event::Spawned { pid },
                         Err(e) => {
                             self.log_spawn_error(number, e);
@@ -232,11 +246,48 @@ impl Loop {
                     }
                     self.reap();
                 }
-                Action::Report(report) => log::report(&report),
+                Action::Report(report) => {
+                    log::report(&report);
+                    self.after_report(&report);
+                }
                 Action::Exit { code } => return Ok(Some(code)),
             }
         }
         Ok(None)
+    }
+
+    /// Starts generation `number` with its own notify socket, if any.
+    fn spawn(&mut self, number: u32) -> Result<i32, SpawnError> {
+        if let Some(downward) = &mut self.downward {
+            let failed = |errno| SpawnError { step: spawn::Step::Fork, errno };
+            let path = downward.prepare(number).map_err(failed)?;
+            // NOTIFY_SOCKET cannot hold a NUL byte: the path is ours.
+            let _ = self.plan.set_env("NOTIFY_SOCKET", &path);
+        }
+        let result = self.plan.spawn();
+        if let Some(downward) = &mut self.downward {
+            match result {
+                Ok(pid) => downward.started(number, pid),
+                Err(_) => downward.forget(number),
+            }
+        }
+        result
+    }
+
+    /// What follows from a report besides its log line: the supervisor
+    /// upward is told, and an ended generation's notify socket goes.
+    fn after_report(&mut self, report: &Report) {
+        if let Some(upward) = &mut self.upward {
+            upward.report(report, sys::monotonic_ns());
+        }
+        let ended = match *report {
+            Report::Drained { number, .. } | Report::ServingExited { number, .. } => Some(number),
+            Report::Abandoned { number, pid: None, .. } => Some(number),
+            _ => None,
+        };
+        if let (Some(number), Some(downward)) = (ended, &mut self.downward) {
+            downward.forget(number);
+        }
     }
 
     fn log_spawn_error(&self, number: u32, e: SpawnError) {
@@ -247,10 +298,7 @@ impl Loop {
         match e.step {
             spawn::Step::Fork => l.text("cannot fork: "),
             spawn::Step::Chdir => l.text("cannot enter the working directory: "),
-            spawn::Step::Exec => l
-                .text("cannot run '")
-                .bytes(self.plan.program())
-                .text("': "),
+            spawn::Step::Exec => l.text("cannot run '").bytes(self.plan.program()).text("': "),
         };
         l.errno(e.errno).emit();
     }
@@ -259,7 +307,7 @@ impl Loop {
 /// Prints a fatal error as one line.
 pub fn report_fatal(f: &Fatal) {
     let mut l = Line::new(Level::Error);
-    l.text(f.what);
+    l.text(&f.what);
     if let Some(e) = f.errno {
         l.text(": ").errno(e);
     }

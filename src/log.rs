@@ -43,9 +43,7 @@ impl Line {
     /// A line with the `hupwatch[PID]: level: ` prefix.
     pub fn new(level: Level) -> Line {
         let mut line = Line::bare();
-        line.text("hupwatch[")
-            .num(PID.load(Ordering::Relaxed).max(0) as u64)
-            .text("]: ");
+        line.text("hupwatch[").num(PID.load(Ordering::Relaxed).max(0) as u64).text("]: ");
         line.text(match level {
             Level::Error => "error: ",
             Level::Warn => "warning: ",
@@ -57,10 +55,7 @@ impl Line {
 
     /// A line without prefix, for messages before hupwatch runs anything.
     pub fn bare() -> Line {
-        Line {
-            buf: [0; CAPACITY],
-            len: 0,
-        }
+        Line { buf: [0; CAPACITY], len: 0 }
     }
 
     pub fn bytes(&mut self, b: &[u8]) -> &mut Line {
@@ -109,18 +104,13 @@ impl Line {
 
     /// "generation 2 (pid 57)".
     pub fn generation(&mut self, number: u32, pid: i32) -> &mut Line {
-        self.text("generation ")
-            .num(number as u64)
-            .text(" (pid ")
-            .num(pid.max(0) as u64)
-            .text(")")
+        self.text("generation ").num(number as u64).text(" (pid ").num(pid.max(0) as u64).text(")")
     }
 
     pub fn errno(&mut self, e: sys::Errno) -> &mut Line {
         self.bytes(sys::strerror(e))
     }
 
-    #[cfg(test)]
     pub fn as_bytes(&self) -> &[u8] {
         &self.buf[..self.len]
     }
@@ -143,43 +133,24 @@ pub fn report(r: &Report) {
     let level = match r {
         Report::Abandoned { .. } => Level::Error,
         Report::Killing { .. } | Report::ReloadRefused => Level::Warn,
-        Report::Forwarded { .. } | Report::Dropped { .. } | Report::OrphanReaped { .. } => {
-            Level::Debug
-        }
+        Report::Forwarded { .. } | Report::Dropped { .. } | Report::OrphanReaped { .. } => Level::Debug,
         Report::ReloadQueued | Report::Exiting { .. } => Level::Debug,
         _ => Level::Info,
     };
     let Some(mut l) = line(level) else { return };
     match *r {
         Report::Started { number, pid } => l.generation(number, pid).text(" started"),
-        Report::ReloadStarted { number } => {
-            l.text("reload: starting generation ").num(number as u64)
-        }
+        Report::ReloadStarted { number } => l.text("reload: starting generation ").num(number as u64),
         Report::ReloadQueued => l.text("reload requested during a reload: queued"),
         Report::ReloadRefused => l.text("reload ignored: shutting down"),
-        Report::Promoted {
-            number,
-            pid,
-            replaced: None,
-            ..
-        } => l.generation(number, pid).text(" is ready"),
-        Report::Promoted {
-            number,
-            pid,
-            replaced: Some((old, old_pid)),
-            stop_signal,
-        } => l
+        Report::Promoted { number, pid, replaced: None, .. } => l.generation(number, pid).text(" is ready"),
+        Report::Promoted { number, pid, replaced: Some((old, old_pid)), stop_signal } => l
             .generation(number, pid)
             .text(" is ready, stopping ")
             .generation(old, old_pid)
             .text(" with ")
             .signal(stop_signal),
-        Report::Abandoned {
-            number,
-            pid,
-            why,
-            serving,
-        } => {
+        Report::Abandoned { number, pid, why, serving } => {
             l.text("reload abandoned: generation ").num(number as u64);
             if let Some(pid) = pid {
                 l.text(" (pid ").num(pid as u64).text(")");
@@ -187,58 +158,30 @@ pub fn report(r: &Report) {
             match why {
                 Failure::Exited(status) => l.text(" ").status(status).text(" before it was ready"),
                 Failure::NotReady => l.text(" was not ready in time"),
-                Failure::SpawnFailed(SpawnFailure::NotFound) => {
-                    l.text(" could not start: command not found")
-                }
-                Failure::SpawnFailed(SpawnFailure::NotExecutable) => {
-                    l.text(" could not start its command")
-                }
+                Failure::SpawnFailed(SpawnFailure::NotFound) => l.text(" could not start: command not found"),
+                Failure::SpawnFailed(SpawnFailure::NotExecutable) => l.text(" could not start its command"),
             };
             match serving {
                 Some((n, p)) => l.text("; ").generation(n, p).text(" keeps serving"),
                 None => l.text("; nothing left to serve"),
             }
         }
-        Report::Drained {
-            number,
-            pid,
-            status,
-        } => l.generation(number, pid).text(" drained: ").status(status),
-        Report::ServingExited {
-            number,
-            pid,
-            status,
-        } => l
-            .text("serving ")
-            .generation(number, pid)
-            .text(" ")
-            .status(status),
-        Report::Killing { number, pid } => l
-            .generation(number, pid)
-            .text(" did not stop in time: sending SIGKILL to its process group"),
-        Report::Forwarded {
-            signal,
-            number,
-            pid,
-        } => l
-            .text("forwarding ")
-            .signal(signal)
-            .text(" to ")
-            .generation(number, pid),
+        Report::Drained { number, pid, status } => l.generation(number, pid).text(" drained: ").status(status),
+        Report::ServingExited { number, pid, status } => {
+            l.text("serving ").generation(number, pid).text(" ").status(status)
+        }
+        Report::Killing { number, pid } => {
+            l.generation(number, pid).text(" did not stop in time: sending SIGKILL to its process group")
+        }
+        Report::Forwarded { signal, number, pid } => {
+            l.text("forwarding ").signal(signal).text(" to ").generation(number, pid)
+        }
         Report::Dropped { signal } => l.text("dropping ").signal(signal),
-        Report::ShuttingDown { signal } => l
-            .text("shutting down on ")
-            .signal(signal)
-            .text(": stopping every generation"),
-        Report::OrphanReaped { pid, status } => l
-            .text("reaped process ")
-            .num(pid as u64)
-            .text(": ")
-            .status(status),
-        Report::StoppingOrphans { signal } => l
-            .text("sending ")
-            .signal(signal)
-            .text(" to the remaining processes"),
+        Report::ShuttingDown { signal } => {
+            l.text("shutting down on ").signal(signal).text(": stopping every generation")
+        }
+        Report::OrphanReaped { pid, status } => l.text("reaped process ").num(pid as u64).text(": ").status(status),
+        Report::StoppingOrphans { signal } => l.text("sending ").signal(signal).text(" to the remaining processes"),
         Report::Exiting { code } => l.text("exiting with ").num(code as u64),
     };
     l.emit();
@@ -255,15 +198,8 @@ mod tests {
     #[test]
     fn builds_words_and_numbers() {
         let mut l = Line::bare();
-        l.generation(2, 57)
-            .text(" ")
-            .status(Status::Exited(3))
-            .text(", ")
-            .status(Status::Killed(15));
-        assert_eq!(
-            text(&l),
-            "generation 2 (pid 57) exited with 3, killed by SIGTERM"
-        );
+        l.generation(2, 57).text(" ").status(Status::Exited(3)).text(", ").status(Status::Killed(15));
+        assert_eq!(text(&l), "generation 2 (pid 57) exited with 3, killed by SIGTERM");
         let mut l = Line::bare();
         l.num(0).text(" ").num(u64::MAX).text(" ").signal(40);
         assert_eq!(text(&l), "0 18446744073709551615 SIGRTMIN+6");

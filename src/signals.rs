@@ -129,9 +129,7 @@ mod tests {
 
     #[test]
     fn rejects_nonsense() {
-        for text in [
-            "", "0", "65", "-1", "FOO", "RTMIN+31", "RTMIN-1", "RTMAX+1", "RTMIN+x", "SIG",
-        ] {
+        for text in ["", "0", "65", "-1", "FOO", "RTMIN+31", "RTMIN-1", "RTMAX+1", "RTMIN+x", "SIG"] {
             assert_eq!(parse(text, false), None, "{text}");
         }
         assert_eq!(parse("0", true), Some(0));
@@ -141,10 +139,7 @@ mod tests {
     fn naming() {
         let text = |sig| {
             let (text, number) = name(sig);
-            format!(
-                "{text}{}",
-                number.map(|n| n.to_string()).unwrap_or_default()
-            )
+            format!("{text}{}", number.map(|n| n.to_string()).unwrap_or_default())
         };
         assert_eq!(text(15), "SIGTERM");
         assert_eq!(text(34), "SIGRTMIN");

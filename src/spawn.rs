@@ -27,7 +27,6 @@ pub struct Plan {
     argv: Vec<CString>,
     argv_ptrs: Vec<*const libc::c_char>,
     /// Owns the strings `env_ptrs` points at.
-    #[allow(dead_code)]
     env: Vec<CString>,
     env_ptrs: Vec<*const libc::c_char>,
     /// Index in `env_ptrs` of `LISTEN_PID=`, which the child fills in.
@@ -46,14 +45,8 @@ pub struct Plan {
 
 /// Environment variables hupwatch never passes on as they are: its own
 /// notification socket and socket-activation variables, which name hupwatch.
-const OWN_VARIABLES: [&str; 6] = [
-    "NOTIFY_SOCKET",
-    "LISTEN_FDS",
-    "LISTEN_PID",
-    "LISTEN_FDNAMES",
-    "LISTEN_PIDFDID",
-    "SERVER_STARTER_PORT",
-];
+const OWN_VARIABLES: [&str; 6] =
+    ["NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "LISTEN_PIDFDID", "SERVER_STARTER_PORT"];
 
 pub struct PlanOptions<'a> {
     pub command: &'a [OsString],
@@ -63,27 +56,17 @@ pub struct PlanOptions<'a> {
     /// Descriptors to hand over, in order, with their variables (LISTEN_FDS...).
     pub pass_fds: Vec<Fd>,
     pub extra_env: Vec<(String, OsString)>,
-    /// Whether the caller's socket-activation and notify variables are removed.
-    pub strip_own_variables: bool,
 }
 
 impl Plan {
     pub fn new(opts: PlanOptions) -> Result<Plan, &'static str> {
-        let cstring =
-            |s: &OsStr| CString::new(s.as_bytes()).map_err(|_| "argument contains a NUL byte");
-        let argv = opts
-            .command
-            .iter()
-            .map(|a| cstring(a))
-            .collect::<Result<Vec<_>, _>>()?;
+        let cstring = |s: &OsStr| CString::new(s.as_bytes()).map_err(|_| "argument contains a NUL byte");
+        let argv = opts.command.iter().map(|a| cstring(a)).collect::<Result<Vec<_>, _>>()?;
         let mut env = Vec::new();
         for (key, value) in std::env::vars_os() {
             let own = OWN_VARIABLES.iter().any(|v| key.as_bytes() == v.as_bytes());
-            let replaced = opts
-                .extra_env
-                .iter()
-                .any(|(k, _)| key.as_bytes() == k.as_bytes());
-            if (own && opts.strip_own_variables) || replaced {
+            let replaced = opts.extra_env.iter().any(|(k, _)| key.as_bytes() == k.as_bytes());
+            if own || replaced {
                 continue;
             }
             env.push(env_entry(key.as_bytes(), value.as_bytes())?);
@@ -112,6 +95,24 @@ impl Plan {
             kill_at_exit: opts.kill_at_exit,
             parent: sys::getpid(),
         })
+    }
+
+    /// Sets (or replaces) one variable for the next spawns. Parent side only.
+    pub fn set_env(&mut self, key: &str, value: &OsStr) -> Result<(), &'static str> {
+        let entry = env_entry(key.as_bytes(), value.as_bytes())?;
+        let is_key = |e: &CString| e.as_bytes().strip_prefix(key.as_bytes()).is_some_and(|r| r.first() == Some(&b'='));
+        match self.env.iter().position(is_key) {
+            Some(i) => {
+                self.env_ptrs[i] = entry.as_ptr();
+                self.env[i] = entry;
+            }
+            None => {
+                // Keep the LISTEN_PID slot's index valid: append after it.
+                self.env_ptrs.insert(self.env.len(), entry.as_ptr());
+                self.env.push(entry);
+            }
+        }
+        Ok(())
     }
 
     /// The command's name as the user typed it.
@@ -161,14 +162,8 @@ impl Plan {
             return Ok(pid);
         }
         let _ = sys::wait_for(pid);
-        let step = if report[0] == 1 {
-            Step::Chdir
-        } else {
-            Step::Exec
-        };
-        let errno = Errno(i32::from_ne_bytes([
-            report[1], report[2], report[3], report[4],
-        ]));
+        let step = if report[0] == 1 { Step::Chdir } else { Step::Exec };
+        let errno = Errno(i32::from_ne_bytes([report[1], report[2], report[3], report[4]]));
         Err(SpawnError { step, errno })
     }
 
@@ -245,11 +240,7 @@ fn env_entry(key: &[u8], value: &[u8]) -> Result<CString, &'static str> {
 }
 
 fn pointers(strings: &[CString]) -> Vec<*const libc::c_char> {
-    strings
-        .iter()
-        .map(|s| s.as_ptr())
-        .chain(std::iter::once(core::ptr::null()))
-        .collect()
+    strings.iter().map(|s| s.as_ptr()).chain(std::iter::once(core::ptr::null())).collect()
 }
 
 /// The working directory as the caller named it: $PWD when it is absolute and
@@ -258,8 +249,7 @@ fn pointers(strings: &[CString]) -> Vec<*const libc::c_char> {
 fn logical_cwd() -> Option<CString> {
     let real = std::fs::metadata(".").ok()?;
     if let Some(pwd) = std::env::var_os("PWD") {
-        let same =
-            std::fs::metadata(&pwd).is_ok_and(|m| m.dev() == real.dev() && m.ino() == real.ino());
+        let same = std::fs::metadata(&pwd).is_ok_and(|m| m.dev() == real.dev() && m.ino() == real.ino());
         if pwd.as_bytes().first() == Some(&b'/') && same {
             return CString::new(pwd.as_bytes()).ok();
         }

@@ -62,10 +62,7 @@ pub struct Policy {
 pub enum Phase {
     /// Started, not yet trusted: it must announce readiness (with
     /// `wait_for_ready`) and stay alive until `warm_at`, before `ready_by`.
-    Starting {
-        warm_at: Option<Nanos>,
-        ready_by: Nanos,
-    },
+    Starting { warm_at: Option<Nanos>, ready_by: Nanos },
     /// The one generation that receives forwarded signals.
     Serving,
     /// Replaced or shutting down: told to stop, exit awaited.
@@ -197,7 +194,6 @@ pub enum Event {
         status: Status,
     },
     /// A generation's process sent READY=1.
-    #[allow(dead_code)] // sent by the notify socket, which lands next
     Ready {
         pid: Pid,
     },
@@ -289,10 +285,7 @@ impl Supervisor {
         for g in &mut self.generations {
             if g.kill_at.is_some_and(|t| t <= now) {
                 g.kill_at = None;
-                out.push(Action::Report(Report::Killing {
-                    number: g.number,
-                    pid: g.pid,
-                }));
+                out.push(Action::Report(Report::Killing { number: g.number, pid: g.pid }));
                 out.push(Action::Kill { pid: g.pid });
             }
         }
@@ -356,11 +349,7 @@ impl Supervisor {
     }
 
     fn reload_in_flight(&self) -> bool {
-        self.spawning.is_some()
-            || self
-                .generations
-                .iter()
-                .any(|g| matches!(g.phase, Phase::Starting { .. }))
+        self.spawning.is_some() || self.generations.iter().any(|g| matches!(g.phase, Phase::Starting { .. }))
     }
 
     /// A reload ended (promoted or abandoned): run the one that was queued.
@@ -375,21 +364,9 @@ impl Supervisor {
         let Some(number) = self.spawning.take() else {
             return;
         };
-        let warm_at = if self.policy.wait_for_ready {
-            None
-        } else {
-            Some(now + self.policy.warmup)
-        };
-        let phase = Phase::Starting {
-            warm_at,
-            ready_by: now + self.policy.ready_timeout,
-        };
-        self.generations.push(Generation {
-            number,
-            pid,
-            phase,
-            kill_at: None,
-        });
+        let warm_at = if self.policy.wait_for_ready { None } else { Some(now + self.policy.warmup) };
+        let phase = Phase::Starting { warm_at, ready_by: now + self.policy.ready_timeout };
+        self.generations.push(Generation { number, pid, phase, kill_at: None });
         out.push(Action::Report(Report::Started { number, pid }));
     }
 
@@ -400,12 +377,7 @@ impl Supervisor {
         let serving = self.serving().map(|g| (g.number, g.pid));
         if serving.is_some() {
             let why = Failure::SpawnFailed(why);
-            out.push(Action::Report(Report::Abandoned {
-                number,
-                pid: None,
-                why,
-                serving,
-            }));
+            out.push(Action::Report(Report::Abandoned { number, pid: None, why, serving }));
         } else {
             // The first generation: the event loop already said why.
             let code = match why {
@@ -422,11 +394,7 @@ impl Supervisor {
         let Some(i) = self.generations.iter().position(|g| g.pid == pid) else {
             return;
         };
-        if let Phase::Starting {
-            warm_at: None,
-            ready_by,
-        } = self.generations[i].phase
-        {
+        if let Phase::Starting { warm_at: None, ready_by } = self.generations[i].phase {
             let warm_at = Some(now + self.policy.warmup);
             self.generations[i].phase = Phase::Starting { warm_at, ready_by };
         }
@@ -438,12 +406,7 @@ impl Supervisor {
         let (number, pid) = (self.generations[i].number, self.generations[i].pid);
         let replaced_id = replaced.map(|r| (self.generations[r].number, self.generations[r].pid));
         let stop_signal = self.policy.stop_signal;
-        out.push(Action::Report(Report::Promoted {
-            number,
-            pid,
-            replaced: replaced_id,
-            stop_signal,
-        }));
+        out.push(Action::Report(Report::Promoted { number, pid, replaced: replaced_id, stop_signal }));
         if let Some(r) = replaced {
             self.stop(now, r, self.policy.stop_signal, Phase::Draining, out);
         }
@@ -453,12 +416,7 @@ impl Supervisor {
     fn abandon(&mut self, now: Nanos, i: usize, why: Failure, out: &mut Vec<Action>) {
         let (number, pid) = (self.generations[i].number, self.generations[i].pid);
         let serving = self.serving().map(|g| (g.number, g.pid));
-        out.push(Action::Report(Report::Abandoned {
-            number,
-            pid: Some(pid),
-            why,
-            serving,
-        }));
+        out.push(Action::Report(Report::Abandoned { number, pid: Some(pid), why, serving }));
         if serving.is_none() {
             // Nothing to fall back to: the service failed to start.
             self.exit_code.get_or_insert(1);
@@ -479,11 +437,7 @@ impl Supervisor {
         if g.kill_at.is_none() {
             g.kill_at = stop_timeout.map(|t| now + t);
         }
-        out.push(Action::Signal {
-            pid: g.pid,
-            signal,
-            group,
-        });
+        out.push(Action::Signal { pid: g.pid, signal, group });
     }
 
     fn exited(&mut self, now: Nanos, pid: Pid, status: Status, out: &mut Vec<Action>) {
@@ -497,20 +451,11 @@ impl Supervisor {
             Phase::Starting { .. } if self.mode == Mode::Running && self.serving().is_some() => {
                 let serving = self.serving().map(|s| (s.number, s.pid));
                 let why = Failure::Exited(status);
-                out.push(Action::Report(Report::Abandoned {
-                    number,
-                    pid: Some(pid),
-                    why,
-                    serving,
-                }));
+                out.push(Action::Report(Report::Abandoned { number, pid: Some(pid), why, serving }));
                 self.reload_settled(out);
             }
             Phase::Starting { .. } | Phase::Serving => {
-                out.push(Action::Report(Report::ServingExited {
-                    number,
-                    pid,
-                    status,
-                }));
+                out.push(Action::Report(Report::ServingExited { number, pid, status }));
                 self.exit_code = Some(status.exit_code());
                 // A reload in flight takes over when it is ready; otherwise the
                 // service has ended.
@@ -519,11 +464,7 @@ impl Supervisor {
                 }
             }
             Phase::Draining | Phase::Abandoned => {
-                out.push(Action::Report(Report::Drained {
-                    number,
-                    pid,
-                    status,
-                }));
+                out.push(Action::Report(Report::Drained { number, pid, status }));
             }
         }
         self.finish_if_done(now, out);
@@ -552,37 +493,21 @@ impl Supervisor {
             self.finish_if_done(now, out);
             return;
         }
-        let target = self.serving().or_else(|| {
-            self.generations
-                .iter()
-                .rev()
-                .find(|g| matches!(g.phase, Phase::Starting { .. }))
-        });
+        let target = self
+            .serving()
+            .or_else(|| self.generations.iter().rev().find(|g| matches!(g.phase, Phase::Starting { .. })));
         match target {
             Some(g) => {
                 let (number, pid) = (g.number, g.pid);
-                out.push(Action::Report(Report::Forwarded {
-                    signal,
-                    number,
-                    pid,
-                }));
-                out.push(Action::Signal {
-                    pid,
-                    signal,
-                    group: self.policy.process_group,
-                });
+                out.push(Action::Report(Report::Forwarded { signal, number, pid }));
+                out.push(Action::Signal { pid, signal, group: self.policy.process_group });
             }
             None => out.push(Action::Report(Report::Dropped { signal: received })),
         }
     }
 
     fn rewrite(&self, sig: Signal) -> Signal {
-        self.policy
-            .rewrites
-            .iter()
-            .rev()
-            .find(|(from, _)| *from == sig)
-            .map_or(sig, |&(_, to)| to)
+        self.policy.rewrites.iter().rev().find(|(from, _)| *from == sig).map_or(sig, |&(_, to)| to)
     }
 
     fn mode_finishing(&mut self) {
@@ -601,9 +526,7 @@ impl Supervisor {
         }
         if self.policy.is_init {
             let signal = self.policy.stop_signal;
-            self.mode = Mode::StoppingOrphans {
-                deadline: self.policy.stop_timeout.map(|t| now + t),
-            };
+            self.mode = Mode::StoppingOrphans { deadline: self.policy.stop_timeout.map(|t| now + t) };
             out.push(Action::Report(Report::StoppingOrphans { signal }));
             out.push(Action::SignalOrphans { signal });
         } else {
@@ -619,9 +542,7 @@ impl Supervisor {
     }
 
     fn serving_index(&self) -> Option<usize> {
-        self.generations
-            .iter()
-            .position(|g| g.phase == Phase::Serving)
+        self.generations.iter().position(|g| g.phase == Phase::Serving)
     }
 
     fn serving(&self) -> Option<&Generation> {
@@ -660,12 +581,7 @@ mod tests {
 
     impl Script {
         fn new(policy: Policy) -> Script {
-            let mut t = Script {
-                s: Supervisor::new(policy),
-                now: 0,
-                actions: vec![],
-                reports: vec![],
-            };
+            let mut t = Script { s: Supervisor::new(policy), now: 0, actions: vec![], reports: vec![] };
             let mut out = vec![];
             t.s.start(&mut out);
             t.take(out);
@@ -697,19 +613,12 @@ mod tests {
             self.event(Event::Spawned { pid })
         }
         fn expect_spawn(&mut self) {
-            let spawns = self
-                .actions
-                .iter()
-                .filter(|a| matches!(a, Action::Spawn { .. }))
-                .count();
+            let spawns = self.actions.iter().filter(|a| matches!(a, Action::Spawn { .. })).count();
             assert_eq!(spawns, 1, "expected one Spawn in {:?}", self.actions);
             self.actions.retain(|a| !matches!(a, Action::Spawn { .. }));
         }
         fn exited(&mut self, pid: Pid, code: u8) -> Vec<Action> {
-            self.event(Event::Exited {
-                pid,
-                status: Status::Exited(code),
-            })
+            self.event(Event::Exited { pid, status: Status::Exited(code) })
         }
         fn serving(&mut self, first: Pid) {
             self.spawned(first);
@@ -718,11 +627,7 @@ mod tests {
     }
 
     fn term(pid: Pid) -> Action {
-        Action::Signal {
-            pid,
-            signal: TERM,
-            group: false,
-        }
+        Action::Signal { pid, signal: TERM, group: false }
     }
 
     #[test]
@@ -742,11 +647,7 @@ mod tests {
             stop_signal: TERM
         }));
         assert_eq!(t.exited(10, 0), vec![]);
-        assert!(t.reports.contains(&Report::Drained {
-            number: 1,
-            pid: 10,
-            status: Status::Exited(0)
-        }));
+        assert!(t.reports.contains(&Report::Drained { number: 1, pid: 10, status: Status::Exited(0) }));
         assert_eq!(t.s.next_deadline(), None, "nothing to wake up for at rest");
         // The service now ends with generation 2's status.
         assert_eq!(t.exited(20, 4), vec![Action::Exit { code: 4 }]);
@@ -754,10 +655,7 @@ mod tests {
 
     #[test]
     fn zero_warmup_promotes_at_once() {
-        let mut t = Script::new(Policy {
-            warmup: 0,
-            ..policy()
-        });
+        let mut t = Script::new(Policy { warmup: 0, ..policy() });
         t.spawned(10);
         t.event(Event::Reload);
         t.actions.push(Action::Spawn { number: 2 });
@@ -771,41 +669,20 @@ mod tests {
         t.event(Event::Reload);
         t.actions.push(Action::Spawn { number: 2 });
         t.spawned(20);
-        assert_eq!(
-            t.event(Event::Exited {
-                pid: 20,
-                status: Status::Killed(9)
-            }),
-            vec![]
-        );
+        assert_eq!(t.event(Event::Exited { pid: 20, status: Status::Killed(9) }), vec![]);
         assert!(t.reports.iter().any(|r| matches!(
             r,
-            Report::Abandoned {
-                number: 2,
-                why: Failure::Exited(Status::Killed(9)),
-                serving: Some((1, 10)),
-                ..
-            }
+            Report::Abandoned { number: 2, why: Failure::Exited(Status::Killed(9)), serving: Some((1, 10)), .. }
         )));
         assert_eq!(t.at(1000), vec![], "old generation untouched");
         // It still serves: its signals go to it, and its exit ends hupwatch.
-        assert_eq!(
-            t.event(Event::Signal(10)),
-            vec![Action::Signal {
-                pid: 10,
-                signal: 10,
-                group: false
-            }]
-        );
+        assert_eq!(t.event(Event::Signal(10)), vec![Action::Signal { pid: 10, signal: 10, group: false }]);
         assert_eq!(t.exited(10, 0), vec![Action::Exit { code: 0 }]);
     }
 
     #[test]
     fn not_ready_in_time_is_stopped_then_killed() {
-        let mut t = Script::new(Policy {
-            wait_for_ready: true,
-            ..policy()
-        });
+        let mut t = Script::new(Policy { wait_for_ready: true, ..policy() });
         t.spawned(10);
         t.event(Event::Ready { pid: 10 });
         t.at(100);
@@ -816,32 +693,18 @@ mod tests {
         assert_eq!(t.at(1100), vec![term(20)]);
         assert_eq!(t.at(1100 + 10_000), vec![Action::Kill { pid: 20 }]);
         assert_eq!(t.exited(20, 0), vec![]);
-        assert!(t.reports.iter().any(|r| matches!(
-            r,
-            Report::Abandoned {
-                why: Failure::NotReady,
-                ..
-            }
-        )));
+        assert!(t.reports.iter().any(|r| matches!(r, Report::Abandoned { why: Failure::NotReady, .. })));
     }
 
     #[test]
     fn readiness_then_warmup_gates_promotion() {
-        let mut t = Script::new(Policy {
-            wait_for_ready: true,
-            ..policy()
-        });
+        let mut t = Script::new(Policy { wait_for_ready: true, ..policy() });
         t.spawned(10);
         assert_eq!(t.at(500), vec![], "no READY yet, no promotion");
         t.event(Event::Ready { pid: 10 });
         assert_eq!(t.s.next_deadline(), Some(600 * MS));
         t.at(600);
-        assert!(t.reports.contains(&Report::Promoted {
-            number: 1,
-            pid: 10,
-            replaced: None,
-            stop_signal: TERM
-        }));
+        assert!(t.reports.contains(&Report::Promoted { number: 1, pid: 10, replaced: None, stop_signal: TERM }));
     }
 
     #[test]
@@ -875,24 +738,15 @@ mod tests {
     fn failed_first_spawn_exits_127_or_126() {
         let mut t = Script::new(policy());
         t.expect_spawn();
-        assert_eq!(
-            t.event(Event::SpawnFailed(SpawnFailure::NotFound)),
-            vec![Action::Exit { code: 127 }]
-        );
+        assert_eq!(t.event(Event::SpawnFailed(SpawnFailure::NotFound)), vec![Action::Exit { code: 127 }]);
         let mut t = Script::new(policy());
         t.expect_spawn();
-        assert_eq!(
-            t.event(Event::SpawnFailed(SpawnFailure::NotExecutable)),
-            vec![Action::Exit { code: 126 }]
-        );
+        assert_eq!(t.event(Event::SpawnFailed(SpawnFailure::NotExecutable)), vec![Action::Exit { code: 126 }]);
     }
 
     #[test]
     fn shutdown_signals_every_generation_and_cancels_queued_reloads() {
-        let mut t = Script::new(Policy {
-            stop_timeout: Some(500 * MS),
-            ..policy()
-        });
+        let mut t = Script::new(Policy { stop_timeout: Some(500 * MS), ..policy() });
         t.serving(10);
         t.event(Event::Reload);
         t.actions.push(Action::Spawn { number: 2 });
@@ -900,42 +754,20 @@ mod tests {
         t.event(Event::Reload);
         assert_eq!(t.event(Event::Signal(TERM)), vec![term(10), term(20)]);
         assert_eq!(t.event(Event::Reload), vec![]);
-        assert_eq!(
-            t.at(5000),
-            vec![Action::Kill { pid: 10 }, Action::Kill { pid: 20 }]
-        );
-        assert_eq!(
-            t.event(Event::Exited {
-                pid: 20,
-                status: Status::Killed(9)
-            }),
-            vec![]
-        );
-        assert_eq!(
-            t.event(Event::Exited {
-                pid: 10,
-                status: Status::Killed(TERM)
-            }),
-            vec![Action::Exit { code: 143 }]
-        );
+        assert_eq!(t.at(5000), vec![Action::Kill { pid: 10 }, Action::Kill { pid: 20 }]);
+        assert_eq!(t.event(Event::Exited { pid: 20, status: Status::Killed(9) }), vec![]);
+        assert_eq!(t.event(Event::Exited { pid: 10, status: Status::Killed(TERM) }), vec![Action::Exit { code: 143 }]);
     }
 
     #[test]
     fn serving_exit_waits_for_draining_generations() {
-        let mut t = Script::new(Policy {
-            warmup: 0,
-            ..policy()
-        });
+        let mut t = Script::new(Policy { warmup: 0, ..policy() });
         t.spawned(10);
         t.event(Event::Reload);
         t.actions.push(Action::Spawn { number: 2 });
         t.spawned(20);
         assert_eq!(t.exited(20, 3), vec![], "generation 1 still draining");
-        assert_eq!(
-            t.event(Event::Reload),
-            vec![],
-            "no reload once the service ended"
-        );
+        assert_eq!(t.event(Event::Reload), vec![], "no reload once the service ended");
         assert_eq!(t.exited(10, 0), vec![Action::Exit { code: 3 }]);
     }
 
@@ -953,80 +785,35 @@ mod tests {
 
     #[test]
     fn forwarding_rewrites_and_drops() {
-        let p = Policy {
-            rewrites: vec![(10, 12), (28, 0)],
-            process_group: true,
-            ..policy()
-        };
+        let p = Policy { rewrites: vec![(10, 12), (28, 0)], process_group: true, ..policy() };
         let mut t = Script::new(p);
         t.serving(10);
-        assert_eq!(
-            t.event(Event::Signal(10)),
-            vec![Action::Signal {
-                pid: 10,
-                signal: 12,
-                group: true
-            }]
-        );
+        assert_eq!(t.event(Event::Signal(10)), vec![Action::Signal { pid: 10, signal: 12, group: true }]);
         assert_eq!(t.event(Event::Signal(28)), vec![]);
         assert!(t.reports.contains(&Report::Dropped { signal: 28 }));
         // The first generation gets signals while it warms up too.
         let mut t = Script::new(policy());
         t.spawned(10);
-        assert_eq!(
-            t.event(Event::Signal(2)),
-            vec![Action::Signal {
-                pid: 10,
-                signal: 2,
-                group: false
-            }]
-        );
+        assert_eq!(t.event(Event::Signal(2)), vec![Action::Signal { pid: 10, signal: 2, group: false }]);
     }
 
     #[test]
     fn rewritten_shutdown_signal_still_shuts_down() {
-        let mut t = Script::new(Policy {
-            rewrites: vec![(TERM, 3)],
-            ..policy()
-        });
+        let mut t = Script::new(Policy { rewrites: vec![(TERM, 3)], ..policy() });
         t.serving(10);
-        assert_eq!(
-            t.event(Event::Signal(TERM)),
-            vec![Action::Signal {
-                pid: 10,
-                signal: 3,
-                group: false
-            }]
-        );
+        assert_eq!(t.event(Event::Signal(TERM)), vec![Action::Signal { pid: 10, signal: 3, group: false }]);
         assert_eq!(t.exited(10, 0), vec![Action::Exit { code: 0 }]);
     }
 
     #[test]
     fn as_init_orphans_are_stopped_before_exit() {
-        let mut t = Script::new(Policy {
-            is_init: true,
-            stop_timeout: Some(1000 * MS),
-            ..policy()
-        });
+        let mut t = Script::new(Policy { is_init: true, stop_timeout: Some(1000 * MS), ..policy() });
         t.serving(10);
-        assert_eq!(
-            t.exited(10, 5),
-            vec![Action::SignalOrphans { signal: TERM }]
-        );
-        assert_eq!(
-            t.event(Event::Exited {
-                pid: 99,
-                status: Status::Exited(0)
-            }),
-            vec![]
-        );
+        assert_eq!(t.exited(10, 5), vec![Action::SignalOrphans { signal: TERM }]);
+        assert_eq!(t.event(Event::Exited { pid: 99, status: Status::Exited(0) }), vec![]);
         assert_eq!(t.event(Event::NoChildren), vec![Action::Exit { code: 5 }]);
         // Orphans that ignore the stop signal are left to the kernel at the deadline.
-        let mut t = Script::new(Policy {
-            is_init: true,
-            stop_timeout: Some(1000 * MS),
-            ..policy()
-        });
+        let mut t = Script::new(Policy { is_init: true, stop_timeout: Some(1000 * MS), ..policy() });
         t.serving(10);
         t.exited(10, 5);
         assert_eq!(t.at(1099), vec![]);
@@ -1035,10 +822,7 @@ mod tests {
 
     #[test]
     fn first_generation_never_ready_fails_the_service() {
-        let mut t = Script::new(Policy {
-            wait_for_ready: true,
-            ..policy()
-        });
+        let mut t = Script::new(Policy { wait_for_ready: true, ..policy() });
         t.spawned(10);
         assert_eq!(t.at(1000), vec![term(10)]);
         assert_eq!(t.exited(10, 0), vec![Action::Exit { code: 1 }]);
@@ -1051,10 +835,7 @@ mod tests {
         assert_eq!(t.event(Event::Ready { pid: 77 }), vec![]);
         assert_eq!(t.event(Event::Ready { pid: 10 }), vec![]);
         assert_eq!(t.exited(77, 0), vec![]);
-        assert!(t.reports.contains(&Report::OrphanReaped {
-            pid: 77,
-            status: Status::Exited(0)
-        }));
+        assert!(t.reports.contains(&Report::OrphanReaped { pid: 77, status: Status::Exited(0) }));
         assert_eq!(t.event(Event::NoChildren), vec![]);
     }
 }

@@ -41,11 +41,7 @@ fn cvt_long(ret: libc::c_long) -> Result<libc::c_long, Errno> {
 }
 
 fn cvt_size(ret: isize) -> Result<usize, Errno> {
-    if ret < 0 {
-        Err(errno())
-    } else {
-        Ok(ret as usize)
-    }
+    if ret < 0 { Err(errno()) } else { Ok(ret as usize) }
 }
 
 /// The libc description of an errno value ("No such file or directory").
@@ -113,11 +109,7 @@ pub enum Forked {
 pub fn fork() -> Result<Forked, Errno> {
     // SAFETY: single-threaded process; the child only makes raw system calls.
     let pid = cvt(unsafe { libc::fork() })?;
-    Ok(if pid == 0 {
-        Forked::Child
-    } else {
-        Forked::Parent(pid)
-    })
+    Ok(if pid == 0 { Forked::Child } else { Forked::Parent(pid) })
 }
 
 pub fn setpgid(pid: Pid, pgid: Pid) -> Result<(), Errno> {
@@ -208,32 +200,16 @@ pub struct SigSet(pub u64);
 
 impl SigSet {
     pub fn with(self, sig: c_int) -> SigSet {
-        if (1..=64).contains(&sig) {
-            SigSet(self.0 | 1u64 << (sig - 1))
-        } else {
-            self
-        }
+        if (1..=64).contains(&sig) { SigSet(self.0 | 1u64 << (sig - 1)) } else { self }
     }
 }
 
 pub fn sigprocmask(how: c_int, set: Option<SigSet>) -> Result<SigSet, Errno> {
     let new = set.unwrap_or_default();
     let mut old = SigSet(0);
-    let new_ptr: *const SigSet = if set.is_some() {
-        &new
-    } else {
-        core::ptr::null()
-    };
+    let new_ptr: *const SigSet = if set.is_some() { &new } else { core::ptr::null() };
     // SAFETY: rt_sigprocmask with pointers to 8-byte kernel sigsets.
-    cvt_long(unsafe {
-        libc::syscall(
-            libc::SYS_rt_sigprocmask,
-            how,
-            new_ptr,
-            &mut old as *mut SigSet,
-            8usize,
-        )
-    })?;
+    cvt_long(unsafe { libc::syscall(libc::SYS_rt_sigprocmask, how, new_ptr, &mut old as *mut SigSet, 8usize) })?;
     Ok(old)
 }
 
@@ -275,11 +251,9 @@ pub fn read_signal(fd: Fd) -> Result<Option<SigInfo>, Errno> {
     let size = core::mem::size_of::<libc::signalfd_siginfo>();
     // SAFETY: info is a writable buffer of `size` bytes.
     match cvt_size(unsafe { libc::read(fd, &mut info as *mut _ as *mut libc::c_void, size) }) {
-        Ok(n) if n == size => Ok(Some(SigInfo {
-            signo: info.ssi_signo as c_int,
-            code: info.ssi_code,
-            pid: info.ssi_pid as Pid,
-        })),
+        Ok(n) if n == size => {
+            Ok(Some(SigInfo { signo: info.ssi_signo as c_int, code: info.ssi_code, pid: info.ssi_pid as Pid }))
+        }
         Ok(_) => Ok(None),
         Err(EAGAIN) => Ok(None),
         Err(e) => Err(e),
@@ -325,18 +299,9 @@ pub fn poll(fds: &mut [PollFd], timeout_ns: Option<u64>) -> Result<usize, Errno>
         tv_sec: (ns / 1_000_000_000) as libc::time_t,
         tv_nsec: (ns % 1_000_000_000) as libc::c_long,
     });
-    let ts_ptr = ts
-        .as_ref()
-        .map_or(core::ptr::null(), |t| t as *const libc::timespec);
+    let ts_ptr = ts.as_ref().map_or(core::ptr::null(), |t| t as *const libc::timespec);
     // SAFETY: fds is a valid array of fds.len() pollfd; ts_ptr is NULL or valid.
-    match cvt(unsafe {
-        libc::ppoll(
-            fds.as_mut_ptr(),
-            fds.len() as libc::nfds_t,
-            ts_ptr,
-            core::ptr::null(),
-        )
-    }) {
+    match cvt(unsafe { libc::ppoll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ts_ptr, core::ptr::null()) }) {
         Ok(n) => Ok(n as usize),
         Err(Errno(libc::EINTR)) => Ok(0),
         Err(e) => Err(e),
@@ -353,8 +318,7 @@ pub fn write(fd: Fd, buf: &[u8]) -> Result<usize, Errno> {
 pub fn read(fd: Fd, buf: &mut [u8]) -> Result<usize, Errno> {
     loop {
         // SAFETY: buf is a valid writable buffer of buf.len() bytes.
-        match cvt_size(unsafe { libc::read(fd, buf.as_mut_ptr() as *mut libc::c_void, buf.len()) })
-        {
+        match cvt_size(unsafe { libc::read(fd, buf.as_mut_ptr() as *mut libc::c_void, buf.len()) }) {
             Err(Errno(libc::EINTR)) => continue,
             r => return r,
         }
@@ -397,14 +361,8 @@ pub fn set_cloexec(fd: Fd, on: bool) -> Result<(), Errno> {
 pub fn cloexec_from(first: Fd) {
     const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
     // SAFETY: close_range only changes descriptor flags here.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_close_range,
-            first as libc::c_uint,
-            libc::c_uint::MAX,
-            CLOSE_RANGE_CLOEXEC,
-        )
-    };
+    let ret =
+        unsafe { libc::syscall(libc::SYS_close_range, first as libc::c_uint, libc::c_uint::MAX, CLOSE_RANGE_CLOEXEC) };
     if ret == 0 {
         return;
     }
@@ -419,4 +377,73 @@ pub fn cloexec_from(first: Fd) {
     for fd in first..max {
         let _ = set_cloexec(fd, true);
     }
+}
+
+// ---------------------------------------------------------------- sockets
+
+/// listen(2) again on a bound socket: raises the backlog to `backlog`.
+pub fn listen(fd: Fd, backlog: c_int) -> Result<(), Errno> {
+    // SAFETY: plain system call on integers.
+    cvt(unsafe { libc::listen(fd, backlog) }).map(drop)
+}
+
+/// Asks the kernel to attach the sender's credentials to each datagram.
+pub fn set_pass_credentials(fd: Fd) -> Result<(), Errno> {
+    let on: c_int = 1;
+    let len = core::mem::size_of::<c_int>() as libc::socklen_t;
+    // SAFETY: on is a valid int of the given length.
+    cvt(unsafe {
+        libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_PASSCRED, &on as *const c_int as *const libc::c_void, len)
+    })
+    .map(drop)
+}
+
+/// Receives one datagram without blocking, with the sender's pid from
+/// SCM_CREDENTIALS (`None` when the kernel attached none).
+pub fn recv_with_sender(fd: Fd, buf: &mut [u8]) -> Result<Option<(usize, Option<Pid>)>, Errno> {
+    // Room for one ucred control message, aligned for cmsghdr.
+    let mut control = [0u64; 8];
+    let mut iov = libc::iovec { iov_base: buf.as_mut_ptr() as *mut libc::c_void, iov_len: buf.len() };
+    // SAFETY: msghdr is plain old data; all-zero is a valid value.
+    let mut msg: libc::msghdr = unsafe { core::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr() as *mut libc::c_void;
+    msg.msg_controllen = core::mem::size_of_val(&control) as _;
+    // SAFETY: msg points at valid buffers that outlive the call.
+    let n = match cvt_size(unsafe { libc::recvmsg(fd, &mut msg, libc::MSG_DONTWAIT | libc::MSG_CMSG_CLOEXEC) }) {
+        Ok(n) => n,
+        Err(EAGAIN) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let mut sender = None;
+    // SAFETY: msg was filled in by recvmsg; CMSG_FIRSTHDR walks its control buffer.
+    let mut cmsg = unsafe { libc::CMSG_FIRSTHDR(&msg) };
+    while !cmsg.is_null() {
+        // SAFETY: cmsg points into `control`, inside msg_controllen.
+        let header = unsafe { &*cmsg };
+        if header.cmsg_level == libc::SOL_SOCKET && header.cmsg_type == libc::SCM_CREDENTIALS {
+            // SAFETY: an SCM_CREDENTIALS message carries one ucred; read unaligned to be safe.
+            let cred: libc::ucred = unsafe { core::ptr::read_unaligned(libc::CMSG_DATA(cmsg) as *const libc::ucred) };
+            sender = Some(cred.pid);
+        } else if header.cmsg_level == libc::SOL_SOCKET && header.cmsg_type == libc::SCM_RIGHTS {
+            // Descriptors sent to us are not wanted: close them.
+            // SAFETY: CMSG_LEN is arithmetic on its argument.
+            let empty = unsafe { libc::CMSG_LEN(0) } as usize;
+            let count = (header.cmsg_len as usize).saturating_sub(empty) / core::mem::size_of::<c_int>();
+            for i in 0..count {
+                // SAFETY: SCM_RIGHTS data holds `count` ints inside the control buffer.
+                let fd = unsafe { core::ptr::read_unaligned((libc::CMSG_DATA(cmsg) as *const c_int).add(i)) };
+                close(fd);
+            }
+        }
+        // SAFETY: as above; returns NULL after the last header.
+        cmsg = unsafe { libc::CMSG_NXTHDR(&msg, cmsg) };
+    }
+    Ok(Some((n, sender)))
+}
+
+pub fn getpgid(pid: Pid) -> Result<Pid, Errno> {
+    // SAFETY: plain system call on integers.
+    cvt(unsafe { libc::getpgid(pid) })
 }
