@@ -32,6 +32,9 @@ Options:
                            tcp:HOST:PORT, tcp:[IPV6]:PORT or unix:PATH
       --notify             a generation is ready when it sends READY=1 to
                            its NOTIFY_SOCKET (then the warmup runs)
+      --watch PATH         reload when PATH changes: its content, metadata,
+                           symlink target, or a directory's entries
+      --watch-delay SECS   wait this long after the last change [default: 0.5]
   -v, --verbose            log debug messages too
   -q, --quiet              log errors only
   -h, --help               print this help
@@ -63,6 +66,8 @@ pub struct Config {
     pub kill_at_exit: bool,
     pub listen: Vec<Address>,
     pub notify: bool,
+    pub watch: Vec<OsString>,
+    pub watch_delay: u64,
     pub level: Level,
     pub command: Vec<OsString>,
 }
@@ -95,6 +100,8 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, UsageEr
         kill_at_exit: false,
         listen: Vec::new(),
         notify: false,
+        watch: Vec::new(),
+        watch_delay: NANOS_PER_SEC / 2,
         level: Level::Info,
         command: Vec::new(),
     };
@@ -134,6 +141,14 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, UsageEr
                 })?);
             }
             Long("notify") => config.notify = true,
+            Long("watch") => {
+                let path = parser.value().map_err(from_lexopt)?;
+                if path.is_empty() {
+                    return Err(usage(&["--watch needs a path"]));
+                }
+                config.watch.push(path);
+            }
+            Long("watch-delay") => config.watch_delay = duration(&mut parser, "--watch-delay")?,
             Short('v') | Long("verbose") => verbose += 1,
             Short('q') | Long("quiet") => quiet = true,
             Short('h') | Long("help") => return Ok(Parsed::Help),

@@ -11,7 +11,9 @@ use crate::signals::{self, Signal};
 use crate::spawn::{self, Plan, PlanOptions, SpawnError};
 use crate::supervisor::{Action, Event, Policy, Report, SpawnFailure, Status, Supervisor};
 use crate::sys::{self, Errno, Fd, SigSet};
+use crate::watch::Watcher;
 use std::collections::VecDeque;
+use std::os::unix::ffi::OsStrExt;
 
 /// hupwatch's own failure before or while it runs (exit status 1).
 #[derive(Debug)]
@@ -47,6 +49,8 @@ struct Loop {
     downward: Option<Downward>,
     /// hupwatch's own supervisor, when it gave hupwatch a NOTIFY_SOCKET.
     upward: Option<Upward>,
+    /// `--watch`: changes that trigger a reload.
+    watcher: Option<Watcher>,
     /// Pids that reported READY=1 during the current wake-up.
     ready: Vec<i32>,
     kill_at_exit: bool,
@@ -86,6 +90,13 @@ pub fn run(config: Config) -> Result<u8, Fatal> {
     let upward = Upward::from_env();
     let sockets = Sockets::open(&config.listen).map_err(fatal_message)?;
     let downward = if config.notify { Some(Downward::create().map_err(fatal_message)?) } else { None };
+    let watcher = if config.watch.is_empty() {
+        None
+    } else {
+        let base = spawn::logical_cwd().unwrap_or_else(|| "/".into());
+        let paths = config.watch.iter().map(|p| base.join(p)).collect();
+        Some(Watcher::new(paths, config.watch_delay).map_err(fatal("cannot watch paths (inotify)"))?)
+    };
     let plan = Plan::new(PlanOptions {
         command: &config.command,
         mask,
@@ -113,6 +124,7 @@ pub fn run(config: Config) -> Result<u8, Fatal> {
         reload_signal: config.reload_signal,
         downward,
         upward,
+        watcher,
         ready: Vec::new(),
         kill_at_exit: config.kill_at_exit,
         is_init,
@@ -145,35 +157,42 @@ impl Loop {
     /// Blocks until a signal arrives or the next deadline passes, then feeds
     /// what happened to the supervisor.
     fn wait(&mut self) -> Result<(), Fatal> {
-        let timeout = self.machine.next_deadline().map(|d| d.saturating_sub(sys::monotonic_ns()));
+        let watch_deadline = self.watcher.as_ref().and_then(Watcher::deadline);
+        let deadline = match (self.machine.next_deadline(), watch_deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let timeout = deadline.map(|d| d.saturating_sub(sys::monotonic_ns()));
         let poll_fd = |fd| sys::PollFd { fd, events: sys::POLLIN, revents: 0 };
         let mut fds = vec![poll_fd(self.signal_fd)];
+        if let Some(watcher) = &self.watcher {
+            fds.push(poll_fd(watcher.fd()));
+        }
+        let first_notify = fds.len();
         if let Some(downward) = &self.downward {
             fds.extend(downward.fds().map(poll_fd));
         }
         sys::poll(&mut fds, timeout).map_err(fatal("cannot wait for events"))?;
+        let now = sys::monotonic_ns();
+
+        let reap = fds[0].revents != 0 && self.read_signals()?;
         if let Some(downward) = &mut self.downward {
-            for pollfd in fds[1..].iter().filter(|p| p.revents != 0) {
+            for pollfd in fds[first_notify..].iter().filter(|p| p.revents != 0) {
                 downward.receive(pollfd.fd, &mut self.ready);
             }
         }
         for pid in std::mem::take(&mut self.ready) {
             self.feed(Event::Ready { pid });
         }
-        let mut reap = false;
-        if fds[0].revents != 0 {
-            while let Some(info) = sys::read_signal(self.signal_fd).map_err(fatal("cannot read signals"))? {
-                // hupwatch's own SIGPIPE (a closed stderr) is not the service's business.
-                let from_self = info.pid == self.own_pid && matches!(info.code, SI_USER | SI_QUEUE | SI_TKILL);
-                if info.signo == signals::SIGCHLD {
-                    reap = true;
-                } else if from_self {
-                    continue;
-                } else if info.signo == self.reload_signal {
-                    self.feed(Event::Reload);
-                } else {
-                    self.feed(Event::Signal(info.signo));
+        if let Some(watcher) = &mut self.watcher {
+            if fds[1].revents != 0 {
+                watcher.on_events(now);
+            }
+            if let Some(path) = watcher.take_due(now) {
+                if let Some(mut l) = log::line(Level::Info) {
+                    l.text("reload: ").bytes(path.as_os_str().as_bytes()).text(" changed").emit();
                 }
+                self.feed(Event::Reload);
             }
         }
         if reap {
@@ -183,6 +202,26 @@ impl Loop {
         self.machine.tick(sys::monotonic_ns(), &mut out);
         self.actions.extend(out);
         Ok(())
+    }
+
+    /// Feeds every queued signal to the supervisor; true when SIGCHLD was
+    /// among them.
+    fn read_signals(&mut self) -> Result<bool, Fatal> {
+        let mut reap = false;
+        while let Some(info) = sys::read_signal(self.signal_fd).map_err(fatal("cannot read signals"))? {
+            // hupwatch's own SIGPIPE (a closed stderr) is not the service's business.
+            let from_self = info.pid == self.own_pid && matches!(info.code, SI_USER | SI_QUEUE | SI_TKILL);
+            if info.signo == signals::SIGCHLD {
+                reap = true;
+            } else if from_self {
+                continue;
+            } else if info.signo == self.reload_signal {
+                self.feed(Event::Reload);
+            } else {
+                self.feed(Event::Signal(info.signo));
+            }
+        }
+        Ok(reap)
     }
 
     fn feed(&mut self, event: Event) {

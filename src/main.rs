@@ -16,6 +16,7 @@ mod signals;
 mod spawn;
 mod supervisor;
 mod sys;
+mod watch;
 
 use std::ffi::OsString;
 

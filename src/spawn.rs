@@ -5,8 +5,9 @@
 
 use crate::sys::{self, Errno, Fd, Pid, SigSet};
 use std::ffi::{CString, OsStr, OsString};
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
 
 /// The step of the child's set-up that failed.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -88,7 +89,7 @@ impl Plan {
             env,
             env_ptrs,
             listen_pid_slot,
-            cwd: logical_cwd(),
+            cwd: logical_cwd().and_then(|p| CString::new(p.into_os_string().into_vec()).ok()),
             mask: opts.mask,
             sigchld_ignored: opts.sigchld_ignored,
             pass_fds: opts.pass_fds,
@@ -246,16 +247,15 @@ fn pointers(strings: &[CString]) -> Vec<*const libc::c_char> {
 /// The working directory as the caller named it: $PWD when it is absolute and
 /// is the same directory as the real one (so a `current -> releases/N`
 /// symlink is followed again at every spawn), else the resolved path.
-fn logical_cwd() -> Option<CString> {
+pub fn logical_cwd() -> Option<PathBuf> {
     let real = std::fs::metadata(".").ok()?;
     if let Some(pwd) = std::env::var_os("PWD") {
         let same = std::fs::metadata(&pwd).is_ok_and(|m| m.dev() == real.dev() && m.ino() == real.ino());
         if pwd.as_bytes().first() == Some(&b'/') && same {
-            return CString::new(pwd.as_bytes()).ok();
+            return Some(PathBuf::from(pwd));
         }
     }
-    let cwd = std::env::current_dir().ok()?;
-    CString::new(cwd.as_os_str().as_bytes()).ok()
+    std::env::current_dir().ok()
 }
 
 #[cfg(test)]

@@ -447,3 +447,23 @@ pub fn getpgid(pid: Pid) -> Result<Pid, Errno> {
     // SAFETY: plain system call on integers.
     cvt(unsafe { libc::getpgid(pid) })
 }
+
+// ---------------------------------------------------------------- inotify
+
+/// A non-blocking, close-on-exec inotify descriptor.
+pub fn inotify_init() -> Result<Fd, Errno> {
+    // SAFETY: plain system call with flags.
+    cvt(unsafe { libc::inotify_init1(libc::IN_CLOEXEC | libc::IN_NONBLOCK) })
+}
+
+/// Watches `path` (following symlinks); returns the watch descriptor, which
+/// is the same for the same inode.
+pub fn inotify_add_watch(fd: Fd, path: &CStr, mask: u32) -> Result<c_int, Errno> {
+    // SAFETY: path is NUL-terminated.
+    cvt(unsafe { libc::inotify_add_watch(fd, path.as_ptr(), mask) })
+}
+
+pub fn inotify_rm_watch(fd: Fd, wd: c_int) {
+    // SAFETY: plain system call on integers; a stale wd only yields EINVAL.
+    unsafe { libc::inotify_rm_watch(fd, wd) };
+}

@@ -1,0 +1,237 @@
+//! `--watch`: reload when a path changes. Events only say "look again":
+//! after any inotify event hupwatch compares each path's fingerprint (the
+//! symlinks it goes through and the identity, size and times of what it
+//! names) with the last one, so a symlink switch, an atomic `mv -T`, a
+//! Kubernetes `..data` swap or a rewrite all count, and unrelated activity
+//! in the same directory does not. Watches are on the parent directory (or
+//! the nearest existing ancestor) and on the path itself, re-added after
+//! every change, so replaced and re-created paths stay watched. A burst of
+//! changes is debounced into one reload. No polling: zero cost at rest.
+
+use crate::log::{self, Level};
+use crate::sys::{self, Fd};
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+/// Everything that changes a path's content, metadata, entries or identity.
+const MASK: u32 = libc::IN_MODIFY
+    | libc::IN_ATTRIB
+    | libc::IN_CLOSE_WRITE
+    | libc::IN_CREATE
+    | libc::IN_DELETE
+    | libc::IN_MOVED_FROM
+    | libc::IN_MOVED_TO
+    | libc::IN_DELETE_SELF
+    | libc::IN_MOVE_SELF;
+
+/// How many symlinks a path may go through (as the kernel's ELOOP limit).
+const MAX_LINKS: usize = 40;
+
+/// What a path looks like now; `None` target when it does not exist.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct Fingerprint {
+    links: Vec<PathBuf>,
+    target: Option<[i64; 8]>,
+}
+
+/// Looks at `path` without following it blindly: the symlink chain it
+/// starts with, then the metadata of what it finally names.
+pub fn fingerprint(path: &Path) -> Fingerprint {
+    let mut links = Vec::new();
+    let mut current = path.to_path_buf();
+    while links.len() < MAX_LINKS {
+        match std::fs::read_link(&current) {
+            Ok(target) => {
+                current = current.parent().unwrap_or(Path::new("/")).join(&target);
+                links.push(target);
+            }
+            Err(_) => break,
+        }
+    }
+    let target = std::fs::metadata(path).ok().map(|m| {
+        [
+            m.dev() as i64,
+            m.ino() as i64,
+            m.size() as i64,
+            m.mode() as i64,
+            m.mtime(),
+            m.mtime_nsec(),
+            m.ctime(),
+            m.ctime_nsec(),
+        ]
+    });
+    Fingerprint { links, target }
+}
+
+struct Watched {
+    path: PathBuf,
+    last: Fingerprint,
+    /// Watch descriptors in use for this path (parent or ancestor, and itself).
+    wds: Vec<i32>,
+}
+
+pub struct Watcher {
+    fd: Fd,
+    delay: u64,
+    paths: Vec<Watched>,
+    /// When the debounced reload is due, and the path that changed first.
+    due: Option<(u64, usize)>,
+}
+
+impl Watcher {
+    /// Starts watching `paths` (absolute). Fails only if inotify is unavailable.
+    pub fn new(paths: Vec<PathBuf>, delay: u64) -> Result<Watcher, sys::Errno> {
+        let fd = sys::inotify_init()?;
+        let mut w = Watcher { fd, delay, paths: Vec::new(), due: None };
+        for path in paths {
+            let last = fingerprint(&path);
+            if last.target.is_none() {
+                if let Some(mut l) = log::line(Level::Warn) {
+                    l.text("watched path does not exist yet: ").bytes(path.as_os_str().as_bytes()).emit();
+                }
+            }
+            w.paths.push(Watched { path, last, wds: Vec::new() });
+        }
+        w.rewatch();
+        Ok(w)
+    }
+
+    pub fn fd(&self) -> Fd {
+        self.fd
+    }
+
+    /// When the pending reload is due, if one is.
+    pub fn deadline(&self) -> Option<u64> {
+        self.due.map(|(t, _)| t)
+    }
+
+    /// Drains the inotify queue and compares every path with its last look.
+    pub fn on_events(&mut self, now: u64) {
+        let mut buf = [0u8; 4096];
+        while matches!(sys::read(self.fd, &mut buf), Ok(n) if n > 0) {}
+        for i in 0..self.paths.len() {
+            let seen = fingerprint(&self.paths[i].path);
+            if seen == self.paths[i].last {
+                continue;
+            }
+            if seen.target.is_none() {
+                if let Some(mut l) = log::line(Level::Warn) {
+                    l.text("watched path disappeared: ").bytes(self.paths[i].path.as_os_str().as_bytes()).emit();
+                }
+            }
+            self.paths[i].last = seen;
+            // Restart the delay on every change: one reload per burst.
+            let first = self.due.map_or(i, |(_, first)| first);
+            self.due = Some((now + self.delay, first));
+        }
+        self.rewatch();
+    }
+
+    /// `Some(path)` once the debounced reload is due and the path exists.
+    pub fn take_due(&mut self, now: u64) -> Option<&Path> {
+        let (t, i) = self.due?;
+        if t > now {
+            return None;
+        }
+        self.due = None;
+        let w = &self.paths[i];
+        // Gone and not back: nothing to reload into.
+        w.last.target.as_ref()?;
+        Some(&w.path)
+    }
+
+    /// (Re-)adds watches so that every path's current parent and inode are
+    /// watched, and drops the ones no longer needed.
+    fn rewatch(&mut self) {
+        let old: Vec<i32> = self.paths.iter().flat_map(|w| w.wds.iter().copied()).collect();
+        for w in &mut self.paths {
+            w.wds.clear();
+            let mut dir = w.path.parent();
+            while let Some(d) = dir {
+                if let Ok(wd) = add_watch(self.fd, d) {
+                    w.wds.push(wd);
+                    break;
+                }
+                dir = d.parent();
+            }
+            if let Ok(wd) = add_watch(self.fd, &w.path) {
+                w.wds.push(wd);
+            }
+        }
+        let now: Vec<i32> = self.paths.iter().flat_map(|w| w.wds.iter().copied()).collect();
+        for wd in old {
+            if !now.contains(&wd) {
+                sys::inotify_rm_watch(self.fd, wd);
+            }
+        }
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        sys::close(self.fd);
+    }
+}
+
+fn add_watch(fd: Fd, path: &Path) -> Result<i32, sys::Errno> {
+    let c = CString::new(path.as_os_str().as_bytes()).map_err(|_| sys::Errno(libc::EINVAL))?;
+    sys::inotify_add_watch(fd, &c, MASK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    struct Dir(PathBuf);
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn temp(name: &str) -> Dir {
+        let d = std::env::temp_dir().join(format!("hupwatch-unit-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        Dir(d)
+    }
+
+    #[test]
+    fn fingerprint_sees_symlink_switch_and_content() {
+        let d = temp("fp");
+        std::fs::create_dir(d.0.join("r1")).unwrap();
+        std::fs::create_dir(d.0.join("r2")).unwrap();
+        let current = d.0.join("current");
+        assert_eq!(fingerprint(&current).target, None);
+        symlink("r1", &current).unwrap();
+        let one = fingerprint(&current);
+        assert_eq!(one.links, [PathBuf::from("r1")]);
+        assert!(one.target.is_some());
+        assert_eq!(fingerprint(&current), one, "stable when nothing changed");
+        std::fs::write(d.0.join("r1/app.log"), b"x").unwrap();
+        // A new entry changes the directory's times.
+        assert_ne!(fingerprint(&current), one);
+        let two = fingerprint(&current);
+        std::fs::remove_file(&current).unwrap();
+        symlink("r2", &current).unwrap();
+        assert_ne!(fingerprint(&current), two);
+    }
+
+    #[test]
+    fn unrelated_files_do_not_count() {
+        let d = temp("unrelated");
+        let file = d.0.join("app.conf");
+        std::fs::write(&file, b"a").unwrap();
+        let mut w = Watcher::new(vec![file.clone()], 0).unwrap();
+        std::fs::write(d.0.join("other"), b"b").unwrap();
+        w.on_events(1);
+        assert_eq!(w.deadline(), None);
+        std::fs::write(&file, b"changed").unwrap();
+        w.on_events(2);
+        assert_eq!(w.take_due(2), Some(file.as_path()));
+        assert_eq!(w.take_due(3), None, "one reload per change");
+    }
+}
