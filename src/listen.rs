@@ -4,6 +4,7 @@
 //! LISTEN_FDNAMES and Server::Starter's SERVER_STARTER_PORT. hupwatch itself
 //! never accepts a connection.
 
+use crate::log::decimal;
 use crate::sys::{self, Fd};
 use std::ffi::OsString;
 use std::io;
@@ -17,10 +18,11 @@ use std::path::{Path, PathBuf};
 /// under load queues connections while the new generation's workers boot.
 const BACKLOG: i32 = 4096;
 
-/// Where to listen, as given to `--listen`.
+/// Where to listen, as given to `--listen`. A TCP address keeps the text the
+/// user gave (`127.0.0.1:8000`) for names and messages.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Address {
-    Tcp(SocketAddr),
+    Tcp(SocketAddr, String),
     Unix(PathBuf),
 }
 
@@ -41,7 +43,7 @@ pub fn parse(spec: &str) -> Option<Address> {
             None => IpAddr::V4(host.parse().ok()?),
         },
     };
-    Some(Address::Tcp(SocketAddr::new(ip, port)))
+    Some(Address::Tcp(SocketAddr::new(ip, port), rest.to_owned()))
 }
 
 /// One socket handed to the generations.
@@ -99,10 +101,10 @@ impl Sockets {
             .list
             .iter()
             .enumerate()
-            .map(|(i, s)| [s.starter_key.as_str(), "=", &(3 + i).to_string()].concat())
+            .map(|(i, s)| [s.starter_key.as_str(), "=", &decimal(3 + i as u64)].concat())
             .collect();
         vec![
-            ("LISTEN_FDS".into(), self.list.len().to_string().into()),
+            ("LISTEN_FDS".into(), decimal(self.list.len() as u64).into()),
             ("LISTEN_FDNAMES".into(), names.join(":").into()),
             ("SERVER_STARTER_PORT".into(), starter.join(";").into()),
         ]
@@ -125,7 +127,7 @@ fn errno_message(what: &str, e: sys::Errno) -> String {
 fn io_message(what: &str, e: &io::Error) -> String {
     match e.raw_os_error() {
         Some(n) => errno_message(what, sys::Errno(n)),
-        None => [what, ": ", &e.kind().to_string()].concat(),
+        None => [what, ": failed"].concat(),
     }
 }
 
@@ -153,17 +155,13 @@ fn inherited() -> Vec<Socket> {
 
 fn bind(address: &Address) -> Result<Socket, SetupError> {
     match address {
-        Address::Tcp(addr) => {
-            let text = match addr.ip() {
-                IpAddr::V4(ip) => [ip.to_string(), ":".into(), addr.port().to_string()].concat(),
-                IpAddr::V6(ip) => ["[", &ip.to_string(), "]:", &addr.port().to_string()].concat(),
-            };
-            let what = ["cannot listen on tcp:", &text].concat();
+        Address::Tcp(addr, text) => {
+            let what = ["cannot listen on tcp:", text].concat();
             let listener = TcpListener::bind(addr).map_err(|e| io_message(&what, &e))?;
             let fd = listener.into_raw_fd();
             sys::listen(fd, BACKLOG).map_err(|e| errno_message(&what, e))?;
             let name = ["tcp-", &text.replace(':', "-")].concat();
-            Ok(Socket { fd, name, starter_key: text, created: None })
+            Ok(Socket { fd, name, starter_key: text.clone(), created: None })
         }
         Address::Unix(path) => {
             let what = ["cannot listen on unix:", &path.to_string_lossy()].concat();
@@ -201,11 +199,11 @@ mod tests {
 
     #[test]
     fn parses_addresses() {
-        let tcp = |s: &str| Address::Tcp(s.parse().unwrap());
-        assert_eq!(parse("tcp:127.0.0.1:8000"), Some(tcp("127.0.0.1:8000")));
-        assert_eq!(parse("tcp:[::1]:80"), Some(tcp("[::1]:80")));
-        assert_eq!(parse("tcp::8080"), Some(tcp("0.0.0.0:8080")));
-        assert_eq!(parse("tcp:localhost:1"), Some(tcp("127.0.0.1:1")));
+        let tcp = |s: &str, text: &str| Address::Tcp(s.parse().unwrap(), text.into());
+        assert_eq!(parse("tcp:127.0.0.1:8000"), Some(tcp("127.0.0.1:8000", "127.0.0.1:8000")));
+        assert_eq!(parse("tcp:[::1]:80"), Some(tcp("[::1]:80", "[::1]:80")));
+        assert_eq!(parse("tcp::8080"), Some(tcp("0.0.0.0:8080", ":8080")));
+        assert_eq!(parse("tcp:localhost:1"), Some(tcp("127.0.0.1:1", "localhost:1")));
         assert_eq!(parse("unix:/run/app.sock"), Some(Address::Unix("/run/app.sock".into())));
         for bad in [
             "",

@@ -124,6 +124,13 @@ impl Line {
     }
 }
 
+/// A number in decimal, without the formatting machinery.
+pub fn decimal(n: u64) -> String {
+    let mut l = Line::bare();
+    l.num(n);
+    String::from_utf8_lossy(l.as_bytes()).into_owned()
+}
+
 pub fn line(level: Level) -> Option<Line> {
     enabled(level).then(|| Line::new(level))
 }

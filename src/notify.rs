@@ -53,11 +53,11 @@ impl Downward {
             .map(PathBuf::from)
             .collect();
         bases.extend(["/tmp", "/run", "/dev/shm"].map(PathBuf::from));
-        let pid = sys::getpid().to_string();
+        let pid = log::decimal(sys::getpid().max(0) as u64);
         for base in &bases {
             for attempt in 0..8u64 {
                 let salt = (sys::monotonic_ns() ^ attempt.wrapping_mul(0x9e37_79b9_7f4a_7c15)) % 1_000_000;
-                let dir = base.join(["hupwatch-", &pid, "-", &salt.to_string()].concat());
+                let dir = base.join(["hupwatch-", &pid, "-", &log::decimal(salt)].concat());
                 match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
                     Ok(()) => return Ok(Downward { dir, sockets: Vec::new() }),
                     Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
@@ -70,7 +70,7 @@ impl Downward {
 
     /// Binds generation `number`'s socket; returns the NOTIFY_SOCKET value.
     pub fn prepare(&mut self, number: u32) -> Result<OsString, sys::Errno> {
-        let path = self.dir.join(["gen-", &number.to_string()].concat());
+        let path = self.dir.join(["gen-", &log::decimal(number as u64)].concat());
         let _ = std::fs::remove_file(&path);
         let to_errno = |e: std::io::Error| sys::Errno(e.raw_os_error().unwrap_or(libc::EIO));
         let socket = UnixDatagram::bind(&path).map_err(to_errno)?;
