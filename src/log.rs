@@ -46,7 +46,7 @@ impl Line {
         line.text("hupwatch[").num(PID.load(Ordering::Relaxed).max(0) as u64).text("]: ");
         line.text(match level {
             Level::Error => "error: ",
-            Level::Warn => "warning: ",
+            Level::Warn => "warn: ",
             Level::Info => "info: ",
             Level::Debug => "debug: ",
         });

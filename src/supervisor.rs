@@ -482,9 +482,13 @@ impl Supervisor {
                 self.reload_queued = false;
                 out.push(Action::Report(Report::ShuttingDown { signal: received }));
             }
+            // The generation that is the service keeps that role, so that its
+            // status becomes hupwatch's: the serving one, or, before any was
+            // promoted, the newest starting one (TERM during the first warmup).
+            let service = self.serving_index().or_else(|| self.newest_starting());
             for i in 0..self.generations.len() {
-                // The serving generation stays serving: its status is the exit status.
                 let phase = match self.generations[i].phase {
+                    _ if Some(i) == service => Phase::Serving,
                     Phase::Starting { .. } => Phase::Draining,
                     other => other,
                 };
@@ -493,9 +497,7 @@ impl Supervisor {
             self.finish_if_done(now, out);
             return;
         }
-        let target = self
-            .serving()
-            .or_else(|| self.generations.iter().rev().find(|g| matches!(g.phase, Phase::Starting { .. })));
+        let target = self.serving_index().or_else(|| self.newest_starting()).map(|i| &self.generations[i]);
         match target {
             Some(g) => {
                 let (number, pid) = (g.number, g.pid);
@@ -543,6 +545,10 @@ impl Supervisor {
 
     fn serving_index(&self) -> Option<usize> {
         self.generations.iter().position(|g| g.phase == Phase::Serving)
+    }
+
+    fn newest_starting(&self) -> Option<usize> {
+        self.generations.iter().rposition(|g| matches!(g.phase, Phase::Starting { .. }))
     }
 
     fn serving(&self) -> Option<&Generation> {
@@ -757,6 +763,15 @@ mod tests {
         assert_eq!(t.at(5000), vec![Action::Kill { pid: 10 }, Action::Kill { pid: 20 }]);
         assert_eq!(t.event(Event::Exited { pid: 20, status: Status::Killed(9) }), vec![]);
         assert_eq!(t.event(Event::Exited { pid: 10, status: Status::Killed(TERM) }), vec![Action::Exit { code: 143 }]);
+    }
+
+    #[test]
+    fn shutdown_during_the_first_warmup_keeps_its_status() {
+        let mut t = Script::new(policy());
+        t.spawned(10);
+        assert_eq!(t.event(Event::Signal(TERM)), vec![term(10)]);
+        assert_eq!(t.at(5000), vec![], "no promotion while shutting down");
+        assert_eq!(t.exited(10, 7), vec![Action::Exit { code: 7 }]);
     }
 
     #[test]
