@@ -1,0 +1,210 @@
+//! The command line: usage errors (exit 2, one line pointing to --help), help and version,
+//! accepted spellings of signals and durations, where options end, and the log line format.
+
+mod support;
+
+use std::fs;
+use support::*;
+
+fn run(args: &[&str]) -> (i32, String, String) {
+    run_to_end(&mut hupwatch(args), LONG)
+}
+
+#[test]
+fn usage_errors_exit_2_with_one_line() {
+    let cases: &[&[&str]] = &[
+        &["--bogus", "--", "true"],
+        &["-x", "true"],
+        &["-w"],
+        &["--warmup-time"],
+        &["--stop-signal"],
+        &["--stop-signal", "FOO", "--", "true"],
+        &["--stop-signal", "99", "--", "true"],
+        &["--reload-signal", "SIGNOPE", "--", "true"],
+        &["--stop-signal", "RTMIN+99", "--", "true"],
+        &["-w", "abc", "--", "true"],
+        &["-w", "-1", "--", "true"],
+        &["-w", "1h", "--", "true"],
+        &["--stop-timeout", "5x", "--", "true"],
+        &["--ready-timeout", "", "--", "true"],
+        &["-r", "USR1", "--", "true"],
+        &["-r", "FOO:0", "--", "true"],
+        &["-r", "USR1:BAR", "--", "true"],
+        &[],
+        &["-w", "1"],
+        &["--"],
+        &["-v", "-k"],
+    ];
+    let mut wrong = Vec::new();
+    for args in cases {
+        let (code, _, err) = run(args);
+        let one_line = err.ends_with('\n') && err.trim_end().lines().count() == 1;
+        if code != 2 || !one_line || !err.contains("--help") || err.contains("panicked") {
+            wrong.push(format!("{args:?}: exit {code}, stderr {err:?}"));
+        }
+    }
+    assert!(wrong.is_empty(), "usage errors must exit 2 with one stderr line mentioning --help:\n{}", wrong.join("\n"));
+}
+
+#[test]
+fn help_and_version_exit_0() {
+    for flag in ["-h", "--help"] {
+        let (code, out, err) = run(&[flag]);
+        assert_eq!(code, 0, "{flag}: stderr {err}");
+        for option in [
+            "--warmup-time",
+            "--ready-timeout",
+            "--reload-signal",
+            "--stop-signal",
+            "--stop-timeout",
+            "--rewrite",
+            "--process-group",
+            "--kill-at-exit",
+            "--verbose",
+            "--quiet",
+        ] {
+            assert!(out.contains(option), "{flag} output lacks {option}:\n{out}");
+        }
+    }
+    for flag in ["-V", "--version"] {
+        let (code, out, err) = run(&[flag]);
+        assert_eq!(code, 0, "{flag}: stderr {err}");
+        assert!(out.contains(env!("CARGO_PKG_VERSION")), "{flag} output: {out:?}");
+        assert!(out.lines().count() >= 1 && !out.contains("panicked"));
+    }
+}
+
+#[test]
+fn accepted_spellings_of_options() {
+    let cases: &[&[&str]] = &[
+        &["-w", "0.2"],
+        &["-w", "500ms"],
+        &["-w", "2s"],
+        &["-w", "1m"],
+        &["-w", "0"],
+        &["--warmup-time", "1"],
+        &["--warmup-time=0.5"],
+        &["--ready-timeout", "10"],
+        &["--stop-timeout", "500ms"],
+        &["--stop-signal", "TERM"],
+        &["--stop-signal", "SIGTERM"],
+        &["--stop-signal", "term"],
+        &["--stop-signal", "15"],
+        &["--stop-signal", "sigquit"],
+        &["--stop-signal", "RTMIN+2"],
+        &["--reload-signal", "USR2"],
+        &["--reload-signal", "RTMIN+1"],
+        &["-r", "USR1:USR2"],
+        &["-r", "10:0"],
+        &["--rewrite", "SIGUSR1:sigusr2", "-r", "WINCH:0"],
+        &["-g"],
+        &["--process-group"],
+        &["-k"],
+        &["--kill-at-exit"],
+        &["-v"],
+        &["-vv"],
+        &["-vvv"],
+        &["--verbose"],
+        &["-q"],
+        &["--quiet"],
+    ];
+    let mut wrong = Vec::new();
+    for opts in cases {
+        let args = with_child(opts, &["exit", "3"]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (code, _, err) = run(&args);
+        if code != 3 {
+            wrong.push(format!("{opts:?}: exit {code}, stderr {err:?}"));
+        }
+    }
+    assert!(wrong.is_empty(), "valid options refused:\n{}", wrong.join("\n"));
+}
+
+#[test]
+fn options_end_at_the_command() {
+    let dir = TempDir::new("argv");
+    let file = dir.join("argv");
+    let child = child_bin();
+    let file_s = file.to_str().unwrap();
+
+    // Without `--`: the first non-option is the command, everything after it is its own.
+    let args = [child.to_str().unwrap(), "argv", file_s, "-w", "3", "--bogus", "--", "x"];
+    let (code, _, err) = run(&args);
+    assert_eq!(code, 0, "stderr: {err}");
+    assert_eq!(lines(&file), ["-w", "3", "--bogus", "--", "x"]);
+
+    // With options and `--`: a later `--` belongs to the command.
+    let args = ["-w", "0", "--", child.to_str().unwrap(), "argv", file_s, "--", "-h", ""];
+    let (code, _, err) = run(&args);
+    assert_eq!(code, 0, "stderr: {err}");
+    assert_eq!(fs::read_to_string(&file).unwrap(), "--\n-h\n\n");
+}
+
+#[test]
+fn rtmin_counts_from_34() {
+    let dir = TempDir::new("rtmin");
+    let file = dir.join("signals");
+    let args = with_child(&["-r", "USR1:RTMIN+2"], &["echo-signals", file.to_str().unwrap()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut hw = Running::spawn(&mut hupwatch(&args));
+    assert!(wait_until(LONG, || lines(&file).first().map(String::as_str) == Some("ready")));
+    hw.signal(libc::SIGUSR1);
+    assert!(wait_until(LONG, || lines(&file).len() > 1), "nothing forwarded; stderr:\n{}", hw.stderr());
+    assert_eq!(lines(&file)[1], "36", "RTMIN+2 must be signal 36");
+    hw.signal(libc::SIGTERM);
+    assert_eq!(hw.wait_code(LONG), 0);
+}
+
+/// Runs one reload and a shutdown with `opts`; returns hupwatch's stderr and pid.
+fn reload_and_stop(opts: &[&str]) -> (String, i32) {
+    let dir = TempDir::new("logs");
+    let mut all = vec!["-w", "0"];
+    all.extend_from_slice(opts);
+    let args = with_child(&all, &["serve", dir.path().to_str().unwrap()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut hw = Running::spawn(&mut hupwatch(&args));
+    let first =
+        wait_for(LONG, || pids_with_prefix(dir.path(), "started").first().copied()).expect("generation 1 started");
+    hw.signal(libc::SIGHUP);
+    assert!(wait_until(LONG, || dir.join(format!("term.{first}")).exists()));
+    assert!(wait_until(LONG, || !exists(first)));
+    assert!(wait_until(LONG, || pids_with_prefix(dir.path(), "started").len() == 2));
+    hw.signal(libc::SIGTERM);
+    assert_eq!(hw.wait_code(LONG), 0, "stderr:\n{}", hw.stderr());
+    (hw.stderr(), hw.pid())
+}
+
+#[test]
+fn log_lines_have_the_documented_format() {
+    let (stderr, pid) = reload_and_stop(&[]);
+    assert_log_format(&stderr, pid);
+    assert!(stderr.lines().any(|l| l.contains("info: ") && l.contains("started")), "{stderr}");
+    assert!(!stderr.contains("debug: "), "debug lines without -v:\n{stderr}");
+
+    let (stderr, pid) = reload_and_stop(&["-vvv"]);
+    assert_log_format(&stderr, pid);
+
+    let (stderr, pid) = reload_and_stop(&["-q"]);
+    assert_log_format(&stderr, pid);
+    assert!(stderr.lines().all(|l| l.contains("error: ")), "-q must show errors only:\n{stderr}");
+}
+
+#[test]
+fn warnings_and_errors_have_the_documented_format() {
+    // A failed reload (an error), then a stop timeout that expires (a warning, at least).
+    let dir = TempDir::new("logs-warn");
+    fs::write(dir.join("mode"), "ignore-term\n").unwrap();
+    let opts = ["-w", "1", "--stop-timeout", "0.1"];
+    let args = with_child(&opts, &["serve", dir.path().to_str().unwrap()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut hw = Running::spawn(&mut hupwatch(&args));
+    let first =
+        wait_for(LONG, || pids_with_prefix(dir.path(), "started").first().copied()).expect("generation 1 started");
+    fs::write(dir.join("mode"), "exit 3\n").unwrap();
+    hw.signal(libc::SIGHUP);
+    assert!(wait_until(LONG, || hw.stderr().contains("error")), "no error:\n{}", hw.stderr());
+    hw.signal(libc::SIGTERM);
+    assert_eq!(hw.wait_code(LONG), 137, "stderr:\n{}", hw.stderr());
+    assert!(!alive(first));
+    assert_log_format(&hw.stderr(), hw.pid());
+}

@@ -1,0 +1,182 @@
+//! hupwatch exits with the serving generation's status: every code 0..255, 128+N when the
+//! generation is killed by signal N, 127/126 when the first exec fails.
+
+mod support;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use support::*;
+
+#[test]
+fn passes_on_every_exit_code() {
+    let mut wrong = Vec::new();
+    for n in 0..=255 {
+        let n_text = n.to_string();
+        let args = with_child(&["-w", "0"], &["exit", &n_text]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (code, _, err) = run_to_end(&mut hupwatch(&args), LONG);
+        if code != n {
+            wrong.push(format!("exit {n} -> {code} (stderr: {})", err.trim()));
+        }
+    }
+    assert!(wrong.is_empty(), "wrong exit codes:\n{}", wrong.join("\n"));
+}
+
+/// Signals whose default action ends the process.
+fn fatal_signals() -> Vec<i32> {
+    let ignored_by_default = [libc::SIGCHLD, libc::SIGCONT, libc::SIGURG, libc::SIGWINCH];
+    let stopping = [libc::SIGSTOP, libc::SIGTSTP, libc::SIGTTIN, libc::SIGTTOU];
+    let mut signals: Vec<i32> = (1..32).filter(|s| !ignored_by_default.contains(s) && !stopping.contains(s)).collect();
+    signals.extend(sigrtmin()..=sigrtmax());
+    signals
+}
+
+#[test]
+fn killed_by_signal_gives_128_plus_n() {
+    let mut wrong = Vec::new();
+    for sig in fatal_signals() {
+        let sig_text = sig.to_string();
+        let args = with_child(&[], &["raise", &sig_text]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (code, _, err) = run_to_end(&mut hupwatch(&args), LONG);
+        if code != 128 + sig {
+            wrong.push(format!("signal {sig} -> {code} (stderr: {})", err.trim()));
+        }
+    }
+    assert!(wrong.is_empty(), "wrong exit codes:\n{}", wrong.join("\n"));
+}
+
+#[test]
+fn killed_from_outside_gives_128_plus_n() {
+    let dir = TempDir::new("outside");
+    let pid_file = dir.join("pid");
+    let args = with_child(&[], &["write-pid", pid_file.to_str().unwrap()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut hw = Running::spawn(&mut hupwatch(&args));
+    let child = wait_pid_file(&pid_file);
+    assert!(kill(child, libc::SIGKILL));
+    assert_eq!(hw.wait_code(LONG), 128 + 9, "stderr:\n{}", hw.stderr());
+}
+
+/// The one stderr line that names `command`; there must be exactly one.
+fn line_naming(err: &str, command: &str) -> String {
+    let named: Vec<&str> = err.lines().filter(|l| l.contains(command)).collect();
+    assert_eq!(named.len(), 1, "expected one line naming {command}, stderr:\n{err}");
+    assert!(!err.contains("panicked"), "stderr:\n{err}");
+    named[0].to_string()
+}
+
+#[test]
+fn missing_command_exits_127() {
+    let dir = TempDir::new("missing");
+    let missing = dir.join("no-such-command");
+    let missing = missing.to_str().unwrap();
+    let (code, _, err) = run_to_end(&mut hupwatch(&["--", missing]), LONG);
+    assert_eq!(code, 127, "stderr:\n{err}");
+    line_naming(&err, missing);
+
+    // Looked up on PATH, without a slash.
+    let name = "hupwatch-no-such-command-on-path";
+    let (code, _, err) = run_to_end(&mut hupwatch(&[name, "arg"]), LONG);
+    assert_eq!(code, 127, "stderr:\n{err}");
+    line_naming(&err, name);
+}
+
+#[test]
+fn not_executable_exits_126() {
+    let dir = TempDir::new("noexec");
+    let file = dir.join("not-executable");
+    fs::write(&file, "#!/bin/sh\nexit 0\n").unwrap();
+    fs::set_permissions(&file, fs::Permissions::from_mode(0o644)).unwrap();
+    let file = file.to_str().unwrap();
+    let (code, _, err) = run_to_end(&mut hupwatch(&["--", file]), LONG);
+    assert_eq!(code, 126, "stderr:\n{err}");
+    line_naming(&err, file);
+
+    // A directory cannot be executed either.
+    let sub = dir.join("a-directory");
+    fs::create_dir(&sub).unwrap();
+    let sub = sub.to_str().unwrap();
+    let (code, _, err) = run_to_end(&mut hupwatch(&["--", sub]), LONG);
+    assert_eq!(code, 126, "stderr:\n{err}");
+    line_naming(&err, sub);
+}
+
+#[test]
+fn exit_code_is_the_serving_generations_after_a_reload() {
+    // Generation 1 would exit 5 on TERM, generation 2 exits 7 by itself: hupwatch exits 7.
+    let dir = TempDir::new("after-reload");
+    fs::write(dir.join("mode"), "serve 5\n").unwrap();
+    let args = with_child(&["-w", "0"], &["serve", dir.path().to_str().unwrap()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut hw = Running::spawn(&mut hupwatch(&args));
+    let first =
+        wait_for(LONG, || pids_with_prefix(dir.path(), "started").first().copied()).expect("generation 1 started");
+    fs::write(dir.join("mode"), "serve 7\n").unwrap();
+    hw.signal(libc::SIGHUP);
+    // Generation 1 is told to stop (exits 5, which must not become hupwatch's status).
+    assert!(wait_until(LONG, || dir.join(format!("term.{first}")).exists()));
+    assert!(wait_until(LONG, || !alive(first)));
+    let second = wait_for(LONG, || pids_with_prefix(dir.path(), "started").into_iter().find(|&p| p != first))
+        .expect("generation 2 started");
+    assert!(hw.is_running(), "hupwatch exited with the drained generation");
+    // Now stop the serving generation by signalling it directly: it exits 7.
+    assert!(kill(second, libc::SIGTERM));
+    assert_eq!(hw.wait_code(LONG), 7, "stderr:\n{}", hw.stderr());
+}
+
+#[test]
+fn shutdown_while_the_first_generation_warms_up_keeps_its_status() {
+    // TERM soon after start (docker stop right after docker run): generation 1 is the only
+    // one, so its status is hupwatch's, warmup or not.
+    let dir = TempDir::new("first-warmup");
+    fs::write(dir.join("mode"), "serve 7\n").unwrap();
+    let args = with_child(&["-w", "30"], &["serve", dir.path().to_str().unwrap()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut hw = Running::spawn(&mut hupwatch(&args));
+    let first =
+        wait_for(LONG, || pids_with_prefix(dir.path(), "started").first().copied()).expect("generation 1 started");
+    hw.signal(libc::SIGTERM);
+    assert!(wait_until(LONG, || dir.join(format!("term.{first}")).exists()));
+    assert_eq!(hw.wait_code(LONG), 7, "generation 1 exited 7; stderr:\n{}", hw.stderr());
+
+    // Killed by the forwarded TERM (default action): 128 + 15.
+    let pid_file = dir.join("pid");
+    let args = with_child(&["-w", "30"], &["write-pid", pid_file.to_str().unwrap()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut hw = Running::spawn(&mut hupwatch(&args));
+    wait_pid_file(&pid_file);
+    hw.signal(libc::SIGTERM);
+    assert_eq!(hw.wait_code(LONG), 143, "generation 1 killed by TERM; stderr:\n{}", hw.stderr());
+}
+
+#[test]
+fn exit_waits_for_draining_generations_and_keeps_the_serving_status() {
+    // Generation 1 drains (the stop signal USR2 does not end it); generation 2 serves and
+    // exits 9 by itself: hupwatch waits for generation 1, then exits 9, not 1's 5.
+    let dir = TempDir::new("wait-draining");
+    fs::write(dir.join("mode"), "serve 5\n").unwrap();
+    let args = with_child(&["-w", "0", "--stop-signal", "USR2"], &["serve", dir.path().to_str().unwrap()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut hw = Running::spawn(&mut hupwatch(&args));
+    let first =
+        wait_for(LONG, || pids_with_prefix(dir.path(), "started").first().copied()).expect("generation 1 started");
+    fs::write(dir.join("mode"), "serve 9\n").unwrap();
+    hw.signal(libc::SIGHUP);
+    let usr2 = libc::SIGUSR2.to_string();
+    assert!(wait_until(LONG, || lines(dir.join(format!("signals.{first}"))).contains(&usr2)));
+    let second = wait_for(LONG, || pids_with_prefix(dir.path(), "started").into_iter().find(|&p| p != first))
+        .expect("generation 2 started");
+
+    assert!(kill(second, libc::SIGTERM));
+    assert!(
+        wait_until(LONG, || hw.stderr().contains("exited with 9")),
+        "generation 2's exit not logged; stderr:\n{}",
+        hw.stderr()
+    );
+    assert!(wait_until(LONG, || !exists(second)), "generation 2 not reaped");
+    assert!(hw.is_running(), "hupwatch exited while generation 1 was still draining");
+    assert!(alive(first));
+    assert!(kill(first, libc::SIGTERM));
+    assert_eq!(hw.wait_code(LONG), 9, "stderr:\n{}", hw.stderr());
+}
