@@ -68,22 +68,36 @@ impl Sockets {
     /// Takes over sockets passed to hupwatch by socket activation, then binds
     /// every `--listen` address.
     pub fn open(addresses: &[Address]) -> Result<Sockets, SetupError> {
-        let mut list = inherited();
+        let mut sockets = Sockets { list: inherited() };
         for address in addresses {
-            list.push(bind(address)?);
+            match bind(address) {
+                Ok(socket) => sockets.list.push(socket),
+                Err(e) => {
+                    // Leave no socket file behind for the addresses already bound.
+                    sockets.remove_paths();
+                    return Err(e);
+                }
+            }
         }
         // Move every socket above the range 3..3+n it is handed over in, so
         // that placing one in a child never overwrites another.
-        let first_free = 3 + list.len() as Fd;
-        for socket in &mut list {
-            if socket.fd < first_free {
-                let moved =
-                    sys::dup_above(socket.fd, first_free).map_err(|e| errno_message("cannot move a socket", e))?;
-                sys::close(socket.fd);
-                socket.fd = moved;
+        let first_free = 3 + sockets.list.len() as Fd;
+        for i in 0..sockets.list.len() {
+            let fd = sockets.list[i].fd;
+            if fd < first_free {
+                match sys::dup_above(fd, first_free) {
+                    Ok(moved) => {
+                        sys::close(fd);
+                        sockets.list[i].fd = moved;
+                    }
+                    Err(e) => {
+                        sockets.remove_paths();
+                        return Err(errno_message("cannot move a socket", e));
+                    }
+                }
             }
         }
-        Ok(Sockets { list })
+        Ok(sockets)
     }
 
     pub fn fds(&self) -> Vec<Fd> {

@@ -3,6 +3,7 @@
 //! fork and exec the child allocates nothing and only makes system calls.
 //! An exec failure travels back over a close-on-exec pipe.
 
+use crate::log::Line;
 use crate::sys::{self, Errno, Fd, Pid, SigSet};
 use std::ffi::{CString, OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -188,11 +189,9 @@ impl Plan {
             let _ = sys::dup2(fd, target);
         }
         sys::cloexec_from(3 + self.pass_fds.len() as Fd);
-        let mut listen_pid = [0u8; 32];
+        let listen_pid = listen_pid_entry(sys::getpid());
         if let Some(slot) = self.listen_pid_slot {
-            let len = format_listen_pid(&mut listen_pid, sys::getpid());
-            listen_pid[len] = 0;
-            self.env_ptrs[slot] = listen_pid.as_ptr() as *const libc::c_char;
+            self.env_ptrs[slot] = listen_pid.as_bytes().as_ptr() as *const libc::c_char;
         }
         if let Some(cwd) = &self.cwd {
             if let Err(e) = sys::chdir(cwd) {
@@ -212,24 +211,12 @@ fn child_fail(report: Fd, step: u8, e: Errno) -> ! {
     sys::exit_now(if e == sys::ENOENT { 127 } else { 126 })
 }
 
-/// Writes `LISTEN_PID=<pid>` into `buf` without allocating; returns its length.
-fn format_listen_pid(buf: &mut [u8; 32], pid: Pid) -> usize {
-    const KEY: &[u8] = b"LISTEN_PID=";
-    buf[..KEY.len()].copy_from_slice(KEY);
-    let mut digits = [0u8; 10];
-    let mut n = pid.max(0) as u32;
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    let len = digits.len() - i;
-    buf[KEY.len()..KEY.len() + len].copy_from_slice(&digits[i..]);
-    KEY.len() + len
+/// `LISTEN_PID=<pid>` and a NUL, built on the stack: the child calls this
+/// between fork and exec, where nothing may allocate.
+fn listen_pid_entry(pid: Pid) -> Line {
+    let mut entry = Line::bare();
+    entry.text("LISTEN_PID=").num(pid.max(0) as u64).bytes(b"\0");
+    entry
 }
 
 fn env_entry(key: &[u8], value: &[u8]) -> Result<CString, &'static str> {
@@ -263,11 +250,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn listen_pid_is_formatted_in_place() {
-        let mut buf = [0u8; 32];
-        let n = format_listen_pid(&mut buf, 4194304);
-        assert_eq!(&buf[..n], b"LISTEN_PID=4194304");
-        let n = format_listen_pid(&mut buf, 7);
-        assert_eq!(&buf[..n], b"LISTEN_PID=7");
+    fn listen_pid_is_built_without_allocating() {
+        assert_eq!(listen_pid_entry(4194304).as_bytes(), b"LISTEN_PID=4194304\0");
+        assert_eq!(listen_pid_entry(7).as_bytes(), b"LISTEN_PID=7\0");
     }
 }
