@@ -4,8 +4,9 @@
 //! names) with the last one, so a symlink switch, an atomic `mv -T`, a
 //! Kubernetes `..data` swap or a rewrite all count, and unrelated activity
 //! in the same directory does not. Watches are on the parent directory (or
-//! the nearest existing ancestor) and on the path itself, re-added after
-//! every change, so replaced and re-created paths stay watched. A burst of
+//! the nearest existing ancestor), on the path itself and on the directory
+//! of every symlink on the way, re-added after every change, so replaced and
+//! re-created paths stay watched. A burst of
 //! changes is debounced into one reload. No polling: zero cost at rest.
 
 use crate::log::{self, Level};
@@ -68,6 +69,8 @@ pub fn fingerprint(path: &Path) -> Fingerprint {
 struct Watched {
     path: PathBuf,
     last: Fingerprint,
+    /// Changed during the current burst.
+    changed: bool,
     /// Watch descriptors in use for this path (parent or ancestor, and itself).
     wds: Vec<i32>,
 }
@@ -76,8 +79,8 @@ pub struct Watcher {
     fd: Fd,
     delay: u64,
     paths: Vec<Watched>,
-    /// When the debounced reload is due, and the path that changed first.
-    due: Option<(u64, usize)>,
+    /// When the debounced reload is due.
+    due: Option<u64>,
 }
 
 impl Watcher {
@@ -92,7 +95,7 @@ impl Watcher {
                     l.text("watched path does not exist yet: ").bytes(path.as_os_str().as_bytes()).emit();
                 }
             }
-            w.paths.push(Watched { path, last, wds: Vec::new() });
+            w.paths.push(Watched { path, last, changed: false, wds: Vec::new() });
         }
         w.rewatch();
         Ok(w)
@@ -104,42 +107,46 @@ impl Watcher {
 
     /// When the pending reload is due, if one is.
     pub fn deadline(&self) -> Option<u64> {
-        self.due.map(|(t, _)| t)
+        self.due
     }
 
     /// Drains the inotify queue and compares every path with its last look.
     pub fn on_events(&mut self, now: u64) {
         let mut buf = [0u8; 4096];
         while matches!(sys::read(self.fd, &mut buf), Ok(n) if n > 0) {}
-        for i in 0..self.paths.len() {
-            let seen = fingerprint(&self.paths[i].path);
-            if seen == self.paths[i].last {
+        // Watch first, look second: a change in between still raises an event.
+        self.rewatch();
+        for w in &mut self.paths {
+            let seen = fingerprint(&w.path);
+            if seen == w.last {
                 continue;
             }
             if seen.target.is_none() {
                 if let Some(mut l) = log::line(Level::Warn) {
-                    l.text("watched path disappeared: ").bytes(self.paths[i].path.as_os_str().as_bytes()).emit();
+                    l.text("watched path disappeared: ").bytes(w.path.as_os_str().as_bytes()).emit();
                 }
             }
-            self.paths[i].last = seen;
+            w.last = seen;
+            w.changed = true;
             // Restart the delay on every change: one reload per burst.
-            let first = self.due.map_or(i, |(_, first)| first);
-            self.due = Some((now + self.delay, first));
+            self.due = Some(now + self.delay);
         }
-        self.rewatch();
     }
 
-    /// `Some(path)` once the debounced reload is due and the path exists.
+    /// Once the debounced reload is due: the first path that changed in the
+    /// burst and still exists (`None` when every changed path is gone).
     pub fn take_due(&mut self, now: u64) -> Option<&Path> {
-        let (t, i) = self.due?;
-        if t > now {
+        if self.due? > now {
             return None;
         }
         self.due = None;
-        let w = &self.paths[i];
-        // Gone and not back: nothing to reload into.
-        w.last.target.as_ref()?;
-        Some(&w.path)
+        let mut reload = None;
+        for (i, w) in self.paths.iter_mut().enumerate() {
+            if std::mem::take(&mut w.changed) && w.last.target.is_some() && reload.is_none() {
+                reload = Some(i);
+            }
+        }
+        reload.map(|i| self.paths[i].path.as_path())
     }
 
     /// (Re-)adds watches so that every path's current parent and inode are
@@ -148,6 +155,16 @@ impl Watcher {
         let old: Vec<i32> = self.paths.iter().flat_map(|w| w.wds.iter().copied()).collect();
         for w in &mut self.paths {
             w.wds.clear();
+            // A symlink higher up (`current/config/app.conf`) can switch too:
+            // watch the directory holding each one.
+            for prefix in w.path.ancestors().skip(1) {
+                let is_link = std::fs::symlink_metadata(prefix).is_ok_and(|m| m.file_type().is_symlink());
+                if let (true, Some(parent)) = (is_link, prefix.parent()) {
+                    if let Ok(wd) = add_watch(self.fd, parent) {
+                        w.wds.push(wd);
+                    }
+                }
+            }
             let mut dir = w.path.parent();
             while let Some(d) = dir {
                 if let Ok(wd) = add_watch(self.fd, d) {

@@ -488,6 +488,11 @@ pub fn can_unshare() -> bool {
 
 /// Every line of `stderr` is `hupwatch[PID]: LEVEL: message`, PID being hupwatch's and LEVEL
 /// one of error, warn, info, debug.
+/// The stderr lines of `running` that contain every one of `words`.
+pub fn log_lines_with(running: &Running, words: &[&str]) -> Vec<String> {
+    running.stderr().lines().filter(|l| words.iter().all(|w| l.contains(w))).map(str::to_string).collect()
+}
+
 pub fn assert_log_format(stderr: &str, pid: i32) {
     let prefix = format!("hupwatch[{pid}]: ");
     for line in stderr.lines() {
