@@ -137,7 +137,8 @@ pub fn run(config: Config) -> Result<u8, Fatal> {
             let _ = sys::kill(-pid, libc::SIGKILL);
         }
     }
-    sockets.remove_paths();
+    // Dropping `sockets` removes the unix socket paths hupwatch created.
+    drop(sockets);
     result
 }
 

@@ -8,10 +8,12 @@ use crate::log::decimal;
 use crate::sys::{self, Fd};
 use std::ffi::OsString;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, TcpListener};
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::os::unix::io::IntoRawFd;
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 
 /// Linux caps the backlog at net.core.somaxconn; ask for the most. A reload
@@ -22,7 +24,7 @@ const BACKLOG: i32 = 4096;
 /// user gave (`127.0.0.1:8000`) for names and messages.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Address {
-    Tcp(SocketAddr, String),
+    Tcp(std::net::SocketAddr, String),
     Unix(PathBuf),
 }
 
@@ -43,7 +45,7 @@ pub fn parse(spec: &str) -> Option<Address> {
             None => IpAddr::V4(host.parse().ok()?),
         },
     };
-    Some(Address::Tcp(SocketAddr::new(ip, port), rest.to_owned()))
+    Some(Address::Tcp(std::net::SocketAddr::new(ip, port), rest.to_owned()))
 }
 
 /// One socket handed to the generations.
@@ -72,11 +74,8 @@ impl Sockets {
         for address in addresses {
             match bind(address) {
                 Ok(socket) => sockets.list.push(socket),
-                Err(e) => {
-                    // Leave no socket file behind for the addresses already bound.
-                    sockets.remove_paths();
-                    return Err(e);
-                }
+                // Dropping `sockets` removes the socket files already created.
+                Err(e) => return Err(e),
             }
         }
         // Move every socket above the range 3..3+n it is handed over in, so
@@ -90,10 +89,7 @@ impl Sockets {
                         sys::close(fd);
                         sockets.list[i].fd = moved;
                     }
-                    Err(e) => {
-                        sockets.remove_paths();
-                        return Err(errno_message("cannot move a socket", e));
-                    }
+                    Err(e) => return Err(errno_message("cannot move a socket", e)),
                 }
             }
         }
@@ -125,12 +121,20 @@ impl Sockets {
     }
 
     /// Removes the unix socket paths hupwatch created, if they are still its own.
-    pub fn remove_paths(&self) {
+    fn remove_paths(&self) {
         for (path, dev, ino) in self.list.iter().filter_map(|s| s.created.as_ref()) {
             if std::fs::symlink_metadata(path).is_ok_and(|m| m.dev() == *dev && m.ino() == *ino) {
                 let _ = std::fs::remove_file(path);
             }
         }
+    }
+}
+
+impl Drop for Sockets {
+    /// However hupwatch ends (an error during set-up included), the socket
+    /// files it created go. Never runs in a child: it execs or _exits.
+    fn drop(&mut self) {
+        self.remove_paths();
     }
 }
 
@@ -162,10 +166,23 @@ fn inherited() -> Vec<Socket> {
             let name = names.next().filter(|n| !n.is_empty()).unwrap_or("unknown").to_string();
             // Not passed on to hupwatch's own exec'd children unless handed over.
             sys::set_cloexec(fd, true).ok()?;
-            Some(Socket { fd, starter_key: name.clone(), name, created: None })
+            let starter_key = sys::getsockname(fd).map_or_else(|| name.clone(), address_text);
+            Some(Socket { fd, starter_key, name, created: None })
         })
         .collect()
 }
+
+/// An address as Server::Starter writes it: `127.0.0.1:8000`, `[::1]:80`, a path.
+fn address_text(name: sys::SockName) -> String {
+    match name {
+        sys::SockName::Inet(ip, port) => [Ipv4Addr::from(ip).to_string(), ":".into(), decimal(port as u64)].concat(),
+        sys::SockName::Inet6(ip, port) => ["[", &Ipv6Addr::from(ip).to_string(), "]:", &decimal(port as u64)].concat(),
+        sys::SockName::Unix(path) => String::from_utf8_lossy(&path).into_owned(),
+    }
+}
+
+/// The longest path a unix socket address holds (sun_path less its NUL).
+const MAX_UNIX_PATH: usize = 107;
 
 fn bind(address: &Address) -> Result<Socket, SetupError> {
     match address {
@@ -179,6 +196,20 @@ fn bind(address: &Address) -> Result<Socket, SetupError> {
         }
         Address::Unix(path) => {
             let what = ["cannot listen on unix:", &path.to_string_lossy()].concat();
+            let bytes = path.as_os_str().as_bytes();
+            if bytes.len() > MAX_UNIX_PATH {
+                return Err([what.as_str(), ": the path is longer than the 107 bytes a socket address holds"].concat());
+            }
+            // `@name`: an abstract socket, as in systemd's ListenStream=@name.
+            if let Some(abstract_name) = bytes.strip_prefix(b"@") {
+                let addr = SocketAddr::from_abstract_name(abstract_name).map_err(|e| io_message(&what, &e))?;
+                let listener = UnixListener::bind_addr(&addr).map_err(|e| io_message(&what, &e))?;
+                let fd = listener.into_raw_fd();
+                sys::listen(fd, BACKLOG).map_err(|e| errno_message(&what, e))?;
+                let name = String::from_utf8_lossy(abstract_name).replace(':', "-");
+                let starter_key = String::from_utf8_lossy(bytes).into_owned();
+                return Ok(Socket { fd, name, starter_key, created: None });
+            }
             remove_stale(path).map_err(|m| [what.as_str(), ": ", &m].concat())?;
             let listener = UnixListener::bind(path).map_err(|e| io_message(&what, &e))?;
             let meta = std::fs::symlink_metadata(path).map_err(|e| io_message(&what, &e))?;

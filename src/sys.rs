@@ -467,3 +467,47 @@ pub fn inotify_rm_watch(fd: Fd, wd: c_int) {
     // SAFETY: plain system call on integers; a stale wd only yields EINVAL.
     unsafe { libc::inotify_rm_watch(fd, wd) };
 }
+
+/// A socket's own address, as getsockname(2) reports it.
+pub enum SockName {
+    Inet([u8; 4], u16),
+    Inet6([u8; 16], u16),
+    /// A path, or `@name` for an abstract socket.
+    Unix(Vec<u8>),
+}
+
+pub fn getsockname(fd: Fd) -> Option<SockName> {
+    // SAFETY: sockaddr_storage is plain old data; all-zero is a valid value.
+    let mut storage: libc::sockaddr_storage = unsafe { core::mem::zeroed() };
+    let mut len = core::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: storage is large enough for any address; len says how large.
+    let ret = unsafe { libc::getsockname(fd, &mut storage as *mut _ as *mut libc::sockaddr, &mut len) };
+    if ret != 0 {
+        return None;
+    }
+    let p = &storage as *const libc::sockaddr_storage;
+    match storage.ss_family as c_int {
+        libc::AF_INET => {
+            // SAFETY: the family says the storage holds a sockaddr_in.
+            let a = unsafe { &*(p as *const libc::sockaddr_in) };
+            Some(SockName::Inet(a.sin_addr.s_addr.to_ne_bytes(), u16::from_be(a.sin_port)))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: the family says the storage holds a sockaddr_in6.
+            let a = unsafe { &*(p as *const libc::sockaddr_in6) };
+            Some(SockName::Inet6(a.sin6_addr.s6_addr, u16::from_be(a.sin6_port)))
+        }
+        libc::AF_UNIX => {
+            // SAFETY: the family says the storage holds a sockaddr_un.
+            let a = unsafe { &*(p as *const libc::sockaddr_un) };
+            let offset = core::mem::size_of::<libc::sa_family_t>();
+            let n = (len as usize).saturating_sub(offset).min(a.sun_path.len());
+            let raw: Vec<u8> = a.sun_path[..n].iter().map(|&c| c as u8).collect();
+            Some(SockName::Unix(match raw.split_first() {
+                Some((0, name)) => [b"@", name].concat(),
+                _ => raw.split(|&b| b == 0).next().unwrap_or_default().to_vec(),
+            }))
+        }
+        _ => None,
+    }
+}

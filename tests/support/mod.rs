@@ -488,6 +488,25 @@ pub fn can_unshare() -> bool {
 
 /// Every line of `stderr` is `hupwatch[PID]: LEVEL: message`, PID being hupwatch's and LEVEL
 /// one of error, warn, info, debug.
+/// The socket-activated test server (tests/support/server.rs), built next to hupwatch.
+pub fn server_bin() -> PathBuf {
+    let path = hupwatch_bin().parent().unwrap().join("examples").join("hupwatch-test-server");
+    assert!(path.exists(), "{} is missing: run the whole `cargo test` (it builds the examples)", path.display());
+    path
+}
+
+/// One generation's report, as the test server writes it (`KEY VALUE` lines).
+pub struct Report {
+    pub pid: i32,
+    pub text: String,
+}
+
+impl Report {
+    pub fn get(&self, key: &str) -> Option<String> {
+        field(&self.text, key)
+    }
+}
+
 /// The stderr lines of `running` that contain every one of `words`.
 pub fn log_lines_with(running: &Running, words: &[&str]) -> Vec<String> {
     running.stderr().lines().filter(|l| words.iter().all(|w| l.contains(w))).map(str::to_string).collect()

@@ -1,1 +1,315 @@
-fn main() {}
+//! The small socket-activated server of the readiness and hand-off tests (tests/listen.rs,
+//! tests/notify.rs): what Gunicorn does, minus Python. It takes the descriptors of the systemd
+//! protocol (LISTEN_FDS from 3), reports what it was handed, tells NOTIFY_SOCKET when it is
+//! ready, and answers every connection on every passed socket with one line `pid <pid>\n`.
+//!
+//! Usage: hupwatch-test-server [OPTION]...
+//!   --report-dir DIR     write DIR/report.PID at start (see below); DIR/ready.PID when READY=1
+//!                        was sent and DIR/term.PID at each SIGTERM/SIGINT, both holding
+//!                        CLOCK_MONOTONIC in ns. Files appear atomically (written, then renamed).
+//!   --ready-after MS     send READY=1 to NOTIFY_SOCKET MS ms after start, and only then serve
+//!   --ready-from-child   send READY=1 from a forked child (same process group), not this process;
+//!                        the child stays 300 ms after sending, then exits
+//!   --child-exits-at-once  with --ready-from-child: the child exits right after sending
+//!   --never-ready        never send READY=1 and never serve
+//!   --status TEXT        send STATUS=TEXT to NOTIFY_SOCKET at start
+//!   --exit-after MS CODE exit with CODE MS ms after start
+//!   --ignore-term        record SIGTERM/SIGINT but keep running (only SIGKILL ends it)
+//!   --more FILE          read more options (whitespace separated) from FILE when it exists, so
+//!                        that a test can change what the next generation does
+//! Without --ready-after or --never-ready it serves at once and sends nothing. SIGTERM or
+//! SIGINT end it with status 0 after the connection in hand is answered.
+//!
+//! The report, one `key value` line each: `pid`, `pgid`, `started` (CLOCK_MONOTONIC ns), the
+//! variables LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES, LISTEN_PIDFDID, SERVER_STARTER_PORT and
+//! NOTIFY_SOCKET when set, `fdN listening|not-listening tcp|tcp6|unix ADDRESS inode I` (or
+//! `fdN closed` / `fdN not-a-socket`) for N in 3..3+LISTEN_FDS, and `other-fds` listing the
+//! other descriptors above 2 that were open at start.
+
+use std::fs;
+use std::io::Write;
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::net::{SocketAddr, UnixDatagram};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Set by the SIGTERM/SIGINT handler, polled by the serving loop.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_stop(_: libc::c_int) {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+#[derive(Default)]
+struct Options {
+    report_dir: Option<PathBuf>,
+    ready_after: Option<u64>,
+    ready_from_child: bool,
+    child_exits_at_once: bool,
+    never_ready: bool,
+    status: Option<String>,
+    exit_after: Option<(u64, i32)>,
+    ignore_term: bool,
+}
+
+fn parse(mut args: Vec<String>) -> Options {
+    let mut o = Options::default();
+    let mut i = 0;
+    while i < args.len() {
+        let arg = args[i].clone();
+        let mut value = || {
+            i += 1;
+            args.get(i).cloned().unwrap_or_else(|| panic!("{arg} needs a value"))
+        };
+        match arg.as_str() {
+            "--report-dir" => o.report_dir = Some(PathBuf::from(value())),
+            "--ready-after" => o.ready_after = Some(value().parse().expect("--ready-after MS")),
+            "--ready-from-child" => o.ready_from_child = true,
+            "--child-exits-at-once" => o.child_exits_at_once = true,
+            "--never-ready" => o.never_ready = true,
+            "--status" => o.status = Some(value()),
+            "--exit-after" => {
+                let ms = value().parse().expect("--exit-after MS CODE");
+                let code = value().parse().expect("--exit-after MS CODE");
+                o.exit_after = Some((ms, code));
+            }
+            "--ignore-term" => o.ignore_term = true,
+            "--more" => {
+                let more = fs::read_to_string(value()).unwrap_or_default();
+                let extra: Vec<String> = more.split_whitespace().map(str::to_string).collect();
+                args.splice(i + 1..i + 1, extra);
+            }
+            other => panic!("hupwatch-test-server: unknown option {other}"),
+        }
+        i += 1;
+    }
+    o
+}
+
+fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes one timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+fn write_atomic(path: &Path, text: &str) {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let mut file = fs::File::create(&tmp).expect("create report");
+    file.write_all(text.as_bytes()).expect("write report");
+    drop(file);
+    fs::rename(&tmp, path).expect("rename report");
+}
+
+/// Descriptors above stderr open at start, before this program opened any of its own.
+fn open_fds() -> Vec<i32> {
+    // SAFETY: F_GETFD only queries the descriptor table.
+    (3..1024).filter(|&fd| unsafe { libc::fcntl(fd, libc::F_GETFD) } >= 0).collect()
+}
+
+/// One line describing descriptor `fd`: `listening|not-listening FAMILY ADDRESS`,
+/// `not-a-socket` or `closed`.
+fn describe(fd: i32) -> String {
+    // SAFETY: fstat writes one stat we own.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    if unsafe { libc::fstat(fd, &mut st) } != 0 {
+        return "closed".into();
+    }
+    if st.st_mode & libc::S_IFMT != libc::S_IFSOCK {
+        return "not-a-socket".into();
+    }
+    let mut accepting: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `accepting`.
+    let rc = unsafe {
+        libc::getsockopt(fd, libc::SOL_SOCKET, libc::SO_ACCEPTCONN, &mut accepting as *mut _ as *mut _, &mut len)
+    };
+    let state = if rc == 0 && accepting != 0 { "listening" } else { "not-listening" };
+    // SAFETY: getsockname writes at most `len` bytes into a sockaddr_storage we own.
+    let mut addr: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    if unsafe { libc::getsockname(fd, &mut addr as *mut _ as *mut libc::sockaddr, &mut len) } != 0 {
+        return [state, " unknown"].concat();
+    }
+    let where_ = match addr.ss_family as i32 {
+        libc::AF_INET => {
+            // SAFETY: the family says the storage holds a sockaddr_in.
+            let a: libc::sockaddr_in = unsafe { *(&addr as *const _ as *const libc::sockaddr_in) };
+            let ip = std::net::Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr));
+            format!("tcp {ip}:{}", u16::from_be(a.sin_port))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: the family says the storage holds a sockaddr_in6.
+            let a: libc::sockaddr_in6 = unsafe { *(&addr as *const _ as *const libc::sockaddr_in6) };
+            let ip = std::net::Ipv6Addr::from(a.sin6_addr.s6_addr);
+            format!("tcp6 [{ip}]:{}", u16::from_be(a.sin6_port))
+        }
+        libc::AF_UNIX => {
+            // SAFETY: the family says the storage holds a sockaddr_un.
+            let a: libc::sockaddr_un = unsafe { *(&addr as *const _ as *const libc::sockaddr_un) };
+            let bytes: Vec<u8> = a.sun_path.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
+            format!("unix {}", String::from_utf8_lossy(&bytes))
+        }
+        other => format!("family-{other}"),
+    };
+    [state, " ", &where_, " inode ", &st.st_ino.to_string()].concat()
+}
+
+/// The key-per-line report of what this process was handed.
+fn report(others_at_start: &[i32], count: i32) -> String {
+    let pid = std::process::id();
+    // SAFETY: getpgrp has no preconditions.
+    let pgid = unsafe { libc::getpgrp() };
+    let mut text = format!("pid {pid}\npgid {pgid}\nstarted {}\n", monotonic_ns());
+    for key in ["LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "LISTEN_PIDFDID", "SERVER_STARTER_PORT", "NOTIFY_SOCKET"]
+    {
+        if let Some(value) = std::env::var_os(key) {
+            text.push_str(&format!("{key} {}\n", value.to_string_lossy()));
+        }
+    }
+    for fd in 3..3 + count {
+        text.push_str(&format!("fd{fd} {}\n", describe(fd)));
+    }
+    let others: Vec<String> = others_at_start.iter().filter(|&&fd| fd >= 3 + count).map(|fd| fd.to_string()).collect();
+    text.push_str(&format!("other-fds {}\n", others.join(" ")));
+    text
+}
+
+/// Sends one datagram to NOTIFY_SOCKET (a path or `@abstract`); false when there is none.
+fn notify(message: &str) -> bool {
+    let Some(target) = std::env::var_os("NOTIFY_SOCKET") else { return false };
+    let bytes = target.as_bytes();
+    let address = match bytes.strip_prefix(b"@") {
+        Some(name) => SocketAddr::from_abstract_name(name),
+        None => SocketAddr::from_pathname(Path::new(&target)),
+    }
+    .expect("NOTIFY_SOCKET address");
+    let socket = UnixDatagram::unbound().expect("datagram socket");
+    socket.send_to_addr(message.as_bytes(), &address).is_ok()
+}
+
+/// Sends READY=1 from this process, or from a forked child of it.
+fn send_ready(from_child: bool, linger: bool) {
+    if !from_child {
+        notify("READY=1");
+        return;
+    }
+    // SAFETY: this program is single-threaded, so the child may run ordinary code.
+    match unsafe { libc::fork() } {
+        0 => {
+            let ok = notify("READY=1");
+            // Stay a while, as a well-behaved helper does: the receiver learns the sender's
+            // process group from its pid, which must still exist when the message is read.
+            if linger {
+                std::thread::sleep(std::time::Duration::from_millis(300));
+            }
+            // SAFETY: _exit ends the child without running the parent's exit handlers.
+            unsafe { libc::_exit(if ok { 0 } else { 1 }) }
+        }
+        -1 => panic!("fork failed"),
+        child => {
+            let mut status = 0;
+            // SAFETY: waits for our own child.
+            unsafe { libc::waitpid(child, &mut status, 0) };
+        }
+    }
+}
+
+fn install_stop_handler() {
+    for sig in [libc::SIGTERM, libc::SIGINT] {
+        // SAFETY: the handler only stores to an atomic; no SA_RESTART so poll returns EINTR.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = on_stop as extern "C" fn(libc::c_int) as usize;
+            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaction(sig, &action, std::ptr::null_mut());
+        }
+    }
+}
+
+/// Accepts every queued connection on `fd` and answers each with `pid <pid>\n`.
+fn answer_all(fd: i32, line: &[u8]) {
+    loop {
+        // SAFETY: accept4 with null address arguments; the listening socket is non-blocking.
+        let conn = unsafe { libc::accept4(fd, std::ptr::null_mut(), std::ptr::null_mut(), libc::SOCK_CLOEXEC) };
+        if conn < 0 {
+            return;
+        }
+        // SAFETY: writes our buffer to the connection we own, then closes it.
+        unsafe {
+            libc::write(conn, line.as_ptr() as *const libc::c_void, line.len());
+            libc::close(conn);
+        }
+    }
+}
+
+fn main() {
+    let others_at_start = open_fds();
+    let options = parse(std::env::args().skip(1).collect());
+    install_stop_handler();
+    let pid = std::process::id();
+    let count: i32 = std::env::var("LISTEN_FDS").ok().and_then(|n| n.parse().ok()).unwrap_or(0);
+    let marker = |name: &str| options.report_dir.as_ref().map(|d| d.join(format!("{name}.{pid}")));
+    if let Some(path) = marker("report") {
+        write_atomic(&path, &report(&others_at_start, count));
+    }
+    if let Some(text) = &options.status {
+        notify(&format!("STATUS={text}"));
+    }
+
+    let listening: Vec<i32> = (3..3 + count).filter(|&fd| describe(fd).starts_with("listening")).collect();
+    for &fd in &listening {
+        // SAFETY: sets O_NONBLOCK on a descriptor we were handed (shared with the other
+        // generations, which all serve the same way).
+        unsafe {
+            let flags = libc::fcntl(fd, libc::F_GETFL);
+            libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
+        }
+    }
+    let start = monotonic_ns();
+    let ms = |n: u64| start + n * 1_000_000;
+    let mut ready_at = if options.never_ready { None } else { options.ready_after.map(ms) };
+    let mut serving = !options.never_ready && options.ready_after.is_none();
+    let exit_at = options.exit_after.map(|(n, code)| (ms(n), code));
+    let line = format!("pid {pid}\n").into_bytes();
+
+    loop {
+        if STOP.swap(false, Ordering::SeqCst) {
+            if let Some(path) = marker("term") {
+                write_atomic(&path, &monotonic_ns().to_string());
+            }
+            if !options.ignore_term {
+                std::process::exit(0);
+            }
+        }
+        let now = monotonic_ns();
+        if let Some((at, code)) = exit_at {
+            if now >= at {
+                std::process::exit(code);
+            }
+        }
+        if ready_at.is_some_and(|at| now >= at) {
+            ready_at = None;
+            send_ready(options.ready_from_child, !options.child_exits_at_once);
+            if let Some(path) = marker("ready") {
+                write_atomic(&path, &monotonic_ns().to_string());
+            }
+            serving = true;
+        }
+        let mut fds: Vec<libc::pollfd> = if serving {
+            listening.iter().map(|&fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 }).collect()
+        } else {
+            Vec::new()
+        };
+        // A short timeout: the signal flag and the deadlines are checked between polls.
+        // SAFETY: poll reads and writes the array we own, of the length we give.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 20) };
+        if n > 0 {
+            for p in fds.iter().filter(|p| p.revents != 0) {
+                answer_all(p.fd, &line);
+            }
+        }
+    }
+}
