@@ -59,6 +59,40 @@ struct Loop {
     actions: VecDeque<Action>,
 }
 
+/// The caller's signal state, kept for the generations, and the signalfd
+/// that receives every handled signal from now on.
+struct Signals {
+    mask: SigSet,
+    sigchld_ignored: bool,
+    fd: Fd,
+}
+
+/// Blocks every catchable signal and opens a signalfd for them. Dispositions
+/// stay as inherited (so exec passes ignored signals on), except an ignored
+/// SIGCHLD: with it the kernel reaps children itself and waitpid could never
+/// report a generation's exit.
+fn take_over_signals() -> Result<Signals, Fatal> {
+    let mask = sys::sigprocmask(libc::SIG_BLOCK, None).map_err(fatal("cannot read the signal mask"))?;
+    let sigchld_ignored = sys::signal_is_ignored(signals::SIGCHLD);
+    if sigchld_ignored {
+        sys::set_signal_disposition(signals::SIGCHLD, false).map_err(fatal("cannot reset SIGCHLD"))?;
+    }
+    let handled = handled_signals();
+    sys::block_signals(handled).map_err(fatal("cannot block signals"))?;
+    let fd = sys::signalfd(handled).map_err(fatal("cannot create a signalfd"))?;
+    Ok(Signals { mask, sigchld_ignored, fd })
+}
+
+/// `--watch` paths, relative ones taken from the directory the caller named.
+fn watcher(config: &Config) -> Result<Option<Watcher>, Fatal> {
+    if config.watch.is_empty() {
+        return Ok(None);
+    }
+    let base = spawn::logical_cwd().unwrap_or_else(|| "/".into());
+    let paths = config.watch.iter().map(|p| base.join(p)).collect();
+    Watcher::new(paths, config.watch_delay).map(Some).map_err(fatal("cannot watch paths (inotify)"))
+}
+
 /// Runs the command under supervision until hupwatch should exit; returns
 /// the exit status.
 pub fn run(config: Config) -> Result<u8, Fatal> {
@@ -66,41 +100,25 @@ pub fn run(config: Config) -> Result<u8, Fatal> {
     log::set_pid(own_pid);
     log::set_level(config.level);
     let is_init = own_pid == 1;
-
-    // The caller's signal state, which every generation gets back.
-    let mask = sys::sigprocmask(libc::SIG_BLOCK, None).map_err(fatal("cannot read the signal mask"))?;
-    let sigchld_ignored = sys::signal_is_ignored(signals::SIGCHLD);
-    if sigchld_ignored {
-        // With SIGCHLD ignored the kernel reaps children itself and waitpid
-        // could never report a generation's exit.
-        sys::set_signal_disposition(signals::SIGCHLD, false).map_err(fatal("cannot reset SIGCHLD"))?;
-    }
-    let handled = handled_signals();
-    sys::block_signals(handled).map_err(fatal("cannot block signals"))?;
-    let signal_fd = sys::signalfd(handled).map_err(fatal("cannot create a signalfd"))?;
+    let signals = take_over_signals()?;
     if !is_init {
+        // Orphans of a generation (a daemonizing or re-exec'ing server) come
+        // back to hupwatch to be reaped, instead of going to init.
         if let Err(e) = sys::set_child_subreaper() {
             if let Some(mut l) = log::line(Level::Warn) {
                 l.text("cannot become a child subreaper: ").errno(e).emit();
             }
         }
     }
-
     // Read before the variables are dropped from what generations inherit.
     let upward = Upward::from_env();
     let sockets = Sockets::open(&config.listen).map_err(fatal_message)?;
     let downward = if config.notify { Some(Downward::create().map_err(fatal_message)?) } else { None };
-    let watcher = if config.watch.is_empty() {
-        None
-    } else {
-        let base = spawn::logical_cwd().unwrap_or_else(|| "/".into());
-        let paths = config.watch.iter().map(|p| base.join(p)).collect();
-        Some(Watcher::new(paths, config.watch_delay).map_err(fatal("cannot watch paths (inotify)"))?)
-    };
+    let watcher = watcher(&config)?;
     let plan = Plan::new(PlanOptions {
         command: &config.command,
-        mask,
-        sigchld_ignored,
+        mask: signals.mask,
+        sigchld_ignored: signals.sigchld_ignored,
         kill_at_exit: config.kill_at_exit,
         pass_fds: sockets.fds(),
         extra_env: sockets.environment(),
@@ -120,7 +138,7 @@ pub fn run(config: Config) -> Result<u8, Fatal> {
     let mut this = Loop {
         machine: Supervisor::new(policy),
         plan,
-        signal_fd,
+        signal_fd: signals.fd,
         reload_signal: config.reload_signal,
         downward,
         upward,
