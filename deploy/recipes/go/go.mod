@@ -1,0 +1,3 @@
+module hupwatch-recipe
+
+go 1.21
