@@ -57,6 +57,11 @@ struct Loop {
     is_init: bool,
     own_pid: i32,
     actions: VecDeque<Action>,
+    /// Buffers reused across wake-ups, so that forwarding a signal or
+    /// reaping a child allocates nothing.
+    out: Vec<Action>,
+    signals: Vec<sys::SigInfo>,
+    poll_fds: Vec<sys::PollFd>,
 }
 
 /// The caller's signal state, kept for the generations, and the signalfd
@@ -148,6 +153,9 @@ pub fn run(config: Config) -> Result<u8, Fatal> {
         is_init,
         own_pid,
         actions: VecDeque::new(),
+        out: Vec::new(),
+        signals: Vec::with_capacity(sys::SIGNAL_BATCH),
+        poll_fds: Vec::new(),
     };
     let result = this.run();
     if result.is_err() && this.kill_at_exit {
@@ -183,7 +191,10 @@ impl Loop {
         };
         let timeout = deadline.map(|d| d.saturating_sub(sys::monotonic_ns()));
         let poll_fd = |fd| sys::PollFd { fd, events: sys::POLLIN, revents: 0 };
-        let mut fds = vec![poll_fd(self.signal_fd)];
+        // Reused across wake-ups: nothing is allocated on the signal path.
+        let mut fds = std::mem::take(&mut self.poll_fds);
+        fds.clear();
+        fds.push(poll_fd(self.signal_fd));
         if let Some(watcher) = &self.watcher {
             fds.push(poll_fd(watcher.fd()));
         }
@@ -214,12 +225,12 @@ impl Loop {
                 self.feed(Event::Reload);
             }
         }
+        self.poll_fds = fds;
         if reap {
             self.reap();
         }
-        let mut out = Vec::new();
-        self.machine.tick(sys::monotonic_ns(), &mut out);
-        self.actions.extend(out);
+        self.machine.tick(sys::monotonic_ns(), &mut self.out);
+        self.actions.extend(self.out.drain(..));
         Ok(())
     }
 
@@ -227,26 +238,34 @@ impl Loop {
     /// among them.
     fn read_signals(&mut self) -> Result<bool, Fatal> {
         let mut reap = false;
-        while let Some(info) = sys::read_signal(self.signal_fd).map_err(fatal("cannot read signals"))? {
-            // hupwatch's own SIGPIPE (a closed stderr) is not the service's business.
-            let from_self = info.pid == self.own_pid && matches!(info.code, SI_USER | SI_QUEUE | SI_TKILL);
-            if info.signo == signals::SIGCHLD {
-                reap = true;
-            } else if from_self {
-                continue;
-            } else if info.signo == self.reload_signal {
-                self.feed(Event::Reload);
-            } else {
-                self.feed(Event::Signal(info.signo));
+        loop {
+            let mut infos = std::mem::take(&mut self.signals);
+            infos.clear();
+            sys::read_signals(self.signal_fd, &mut infos).map_err(fatal("cannot read signals"))?;
+            for info in &infos {
+                // hupwatch's own SIGPIPE (a closed stderr) is not the service's business.
+                let from_self = info.pid == self.own_pid && matches!(info.code, SI_USER | SI_QUEUE | SI_TKILL);
+                if info.signo == signals::SIGCHLD {
+                    reap = true;
+                } else if from_self {
+                    continue;
+                } else if info.signo == self.reload_signal {
+                    self.feed(Event::Reload);
+                } else {
+                    self.feed(Event::Signal(info.signo));
+                }
+            }
+            let drained = infos.len() < sys::SIGNAL_BATCH;
+            self.signals = infos;
+            if drained {
+                return Ok(reap);
             }
         }
-        Ok(reap)
     }
 
     fn feed(&mut self, event: Event) {
-        let mut out = Vec::new();
-        self.machine.handle(sys::monotonic_ns(), event, &mut out);
-        self.actions.extend(out);
+        self.machine.handle(sys::monotonic_ns(), event, &mut self.out);
+        self.actions.extend(self.out.drain(..));
     }
 
     /// Collects every ended child: SIGCHLDs coalesce, so one may stand for many.

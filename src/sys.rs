@@ -244,20 +244,27 @@ pub struct SigInfo {
     pub pid: Pid,
 }
 
-/// Reads the next queued signal, `Ok(None)` when none is left.
-pub fn read_signal(fd: Fd) -> Result<Option<SigInfo>, Errno> {
+/// How many signals one read of the signalfd takes at most.
+pub const SIGNAL_BATCH: usize = 16;
+
+/// Reads the queued signals, up to `SIGNAL_BATCH` in one read(2); an empty
+/// result when none is left. A short batch means the queue is now empty.
+pub fn read_signals(fd: Fd, out: &mut Vec<SigInfo>) -> Result<(), Errno> {
     // SAFETY: signalfd_siginfo is plain old data; all-zero is a valid value.
-    let mut info: libc::signalfd_siginfo = unsafe { core::mem::zeroed() };
+    let mut infos: [libc::signalfd_siginfo; SIGNAL_BATCH] = unsafe { core::mem::zeroed() };
     let size = core::mem::size_of::<libc::signalfd_siginfo>();
-    // SAFETY: info is a writable buffer of `size` bytes.
-    match cvt_size(unsafe { libc::read(fd, &mut info as *mut _ as *mut libc::c_void, size) }) {
-        Ok(n) if n == size => {
-            Ok(Some(SigInfo { signo: info.ssi_signo as c_int, code: info.ssi_code, pid: info.ssi_pid as Pid }))
-        }
-        Ok(_) => Ok(None),
-        Err(EAGAIN) => Ok(None),
-        Err(e) => Err(e),
-    }
+    // SAFETY: infos is a writable buffer of SIGNAL_BATCH * size bytes.
+    let n = match cvt_size(unsafe { libc::read(fd, infos.as_mut_ptr() as *mut libc::c_void, size * SIGNAL_BATCH) }) {
+        Ok(n) => n / size,
+        Err(EAGAIN) => 0,
+        Err(e) => return Err(e),
+    };
+    out.extend(infos[..n].iter().map(|i| SigInfo {
+        signo: i.ssi_signo as c_int,
+        code: i.ssi_code,
+        pid: i.ssi_pid as Pid,
+    }));
+    Ok(())
 }
 
 /// What a signal's disposition is when hupwatch starts.
