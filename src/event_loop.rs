@@ -44,6 +44,8 @@ struct Loop {
     machine: Supervisor,
     plan: Plan,
     signal_fd: Fd,
+    /// The signals hupwatch blocks and receives.
+    handled: SigSet,
     reload_signal: Signal,
     /// Per-generation NOTIFY_SOCKETs (`--notify`).
     downward: Option<Downward>,
@@ -144,6 +146,7 @@ pub fn run(config: Config) -> Result<u8, Fatal> {
         machine: Supervisor::new(policy),
         plan,
         signal_fd: signals.fd,
+        handled: handled_signals(),
         reload_signal: config.reload_signal,
         downward,
         upward,
@@ -190,6 +193,9 @@ impl Loop {
             (a, b) => a.or(b),
         };
         let timeout = deadline.map(|d| d.saturating_sub(sys::monotonic_ns()));
+        if self.downward.is_none() && self.watcher.is_none() {
+            return self.wait_for_signal(timeout);
+        }
         let poll_fd = |fd| sys::PollFd { fd, events: sys::POLLIN, revents: 0 };
         // Reused across wake-ups: nothing is allocated on the signal path.
         let mut fds = std::mem::take(&mut self.poll_fds);
@@ -234,6 +240,38 @@ impl Loop {
         Ok(())
     }
 
+    /// The wait when only signals can wake hupwatch (no notify sockets, no
+    /// watched paths): one rt_sigtimedwait instead of ppoll and a read,
+    /// which is what forwarding latency is made of. The signalfd still
+    /// exists, for the other wait; both take from the same pending signals.
+    fn wait_for_signal(&mut self, timeout: Option<u64>) -> Result<(), Fatal> {
+        let info = sys::sigtimedwait(self.handled, timeout).map_err(fatal("cannot wait for signals"))?;
+        if let Some(info) = info {
+            if self.take_signal(info) {
+                self.reap();
+            }
+        }
+        self.machine.tick(sys::monotonic_ns(), &mut self.out);
+        self.actions.extend(self.out.drain(..));
+        Ok(())
+    }
+
+    /// Feeds one received signal to the supervisor; true when it is SIGCHLD
+    /// (the caller reaps).
+    fn take_signal(&mut self, info: sys::SigInfo) -> bool {
+        // hupwatch's own SIGPIPE (a closed stderr) is not the service's business.
+        let from_self = info.pid == self.own_pid && matches!(info.code, SI_USER | SI_QUEUE | SI_TKILL);
+        if info.signo == signals::SIGCHLD {
+            return true;
+        }
+        if from_self {
+            return false;
+        }
+        let event = if info.signo == self.reload_signal { Event::Reload } else { Event::Signal(info.signo) };
+        self.feed(event);
+        false
+    }
+
     /// Feeds every queued signal to the supervisor; true when SIGCHLD was
     /// among them.
     fn read_signals(&mut self) -> Result<bool, Fatal> {
@@ -242,18 +280,8 @@ impl Loop {
             let mut infos = std::mem::take(&mut self.signals);
             infos.clear();
             sys::read_signals(self.signal_fd, &mut infos).map_err(fatal("cannot read signals"))?;
-            for info in &infos {
-                // hupwatch's own SIGPIPE (a closed stderr) is not the service's business.
-                let from_self = info.pid == self.own_pid && matches!(info.code, SI_USER | SI_QUEUE | SI_TKILL);
-                if info.signo == signals::SIGCHLD {
-                    reap = true;
-                } else if from_self {
-                    continue;
-                } else if info.signo == self.reload_signal {
-                    self.feed(Event::Reload);
-                } else {
-                    self.feed(Event::Signal(info.signo));
-                }
+            for &info in &infos {
+                reap |= self.take_signal(info);
             }
             let drained = infos.len() < sys::SIGNAL_BATCH;
             self.signals = infos;

@@ -518,3 +518,31 @@ pub fn getsockname(fd: Fd) -> Option<SockName> {
         _ => None,
     }
 }
+
+/// rt_sigtimedwait(2): waits for one signal of `set` (which must be blocked)
+/// for at most `timeout_ns`, or forever. `Ok(None)` on timeout or EINTR.
+pub fn sigtimedwait(set: SigSet, timeout_ns: Option<u64>) -> Result<Option<SigInfo>, Errno> {
+    // SAFETY: siginfo_t is plain old data; all-zero is a valid value.
+    let mut info: libc::siginfo_t = unsafe { core::mem::zeroed() };
+    let ts = timeout_ns.map(|ns| libc::timespec {
+        tv_sec: (ns / 1_000_000_000) as libc::time_t,
+        tv_nsec: (ns % 1_000_000_000) as libc::c_long,
+    });
+    let ts_ptr = ts.as_ref().map_or(core::ptr::null(), |t| t as *const libc::timespec);
+    // SAFETY: an 8-byte kernel sigset, a writable siginfo_t, a NULL or valid timespec.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigtimedwait,
+            &set as *const SigSet,
+            &mut info as *mut libc::siginfo_t,
+            ts_ptr,
+            8usize,
+        )
+    };
+    match cvt_long(ret) {
+        // SAFETY: the kernel filled in info for the signal it returned.
+        Ok(signo) => Ok(Some(SigInfo { signo: signo as c_int, code: info.si_code, pid: unsafe { info.si_pid() } })),
+        Err(EAGAIN) | Err(Errno(libc::EINTR)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
