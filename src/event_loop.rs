@@ -59,6 +59,8 @@ struct Loop {
     is_init: bool,
     own_pid: i32,
     actions: VecDeque<Action>,
+    /// Set once the supervisor said exit, with the status.
+    exit: Option<u8>,
     /// Buffers reused across wake-ups, so that forwarding a signal or
     /// reaping a child allocates nothing.
     out: Vec<Action>,
@@ -156,6 +158,7 @@ pub fn run(config: Config) -> Result<u8, Fatal> {
         is_init,
         own_pid,
         actions: VecDeque::new(),
+        exit: None,
         out: Vec::new(),
         signals: Vec::with_capacity(sys::SIGNAL_BATCH),
         poll_fds: Vec::new(),
@@ -173,11 +176,10 @@ pub fn run(config: Config) -> Result<u8, Fatal> {
 
 impl Loop {
     fn run(&mut self) -> Result<u8, Fatal> {
-        let mut out = Vec::new();
-        self.machine.start(&mut out);
-        self.actions.extend(out);
+        self.machine.start(&mut self.out);
+        self.perform();
         loop {
-            if let Some(code) = self.perform()? {
+            if let Some(code) = self.exit {
                 return Ok(code);
             }
             self.wait()?;
@@ -235,8 +237,7 @@ impl Loop {
         if reap {
             self.reap();
         }
-        self.machine.tick(sys::monotonic_ns(), &mut self.out);
-        self.actions.extend(self.out.drain(..));
+        self.tick();
         Ok(())
     }
 
@@ -251,8 +252,7 @@ impl Loop {
                 self.reap();
             }
         }
-        self.machine.tick(sys::monotonic_ns(), &mut self.out);
-        self.actions.extend(self.out.drain(..));
+        self.tick();
         Ok(())
     }
 
@@ -291,9 +291,17 @@ impl Loop {
         }
     }
 
+    /// Hands one event to the supervisor and carries out what it decides at
+    /// once, so that a burst (10,000 orphans reaped) never piles up actions.
     fn feed(&mut self, event: Event) {
         self.machine.handle(sys::monotonic_ns(), event, &mut self.out);
-        self.actions.extend(self.out.drain(..));
+        self.perform();
+    }
+
+    /// Lets the supervisor act on passed deadlines.
+    fn tick(&mut self) {
+        self.machine.tick(sys::monotonic_ns(), &mut self.out);
+        self.perform();
     }
 
     /// Collects every ended child: SIGCHLDs coalesce, so one may stand for many.
@@ -318,9 +326,12 @@ impl Loop {
         }
     }
 
-    /// Carries out queued actions; `Some(code)` once hupwatch should exit.
-    fn perform(&mut self) -> Result<Option<u8>, Fatal> {
-        while let Some(action) = self.actions.pop_front() {
+    /// Carries out the supervisor's actions in order, until it says exit.
+    /// Answering a spawn feeds an event back, which queues more actions here.
+    fn perform(&mut self) {
+        self.actions.extend(self.out.drain(..));
+        while self.exit.is_none() {
+            let Some(action) = self.actions.pop_front() else { return };
             match action {
                 Action::Spawn { number } => {
                     let event = match self.spawn(number) {
@@ -355,10 +366,9 @@ impl Loop {
                     log::report(&report);
                     self.after_report(&report);
                 }
-                Action::Exit { code } => return Ok(Some(code)),
+                Action::Exit { code } => self.exit = Some(code),
             }
         }
-        Ok(None)
     }
 
     /// Starts generation `number` with its own notify socket, if any.
