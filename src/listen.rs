@@ -8,7 +8,7 @@ use crate::log::decimal;
 use crate::sys::{self, Fd};
 use std::ffi::OsString;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, TcpListener};
+use std::net::{IpAddr, Ipv4Addr, TcpListener};
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
@@ -173,12 +173,34 @@ fn inherited() -> Vec<Socket> {
 }
 
 /// An address as Server::Starter writes it: `127.0.0.1:8000`, `[::1]:80`, a path.
+/// Written by hand: the Display impls of the address types would bring the
+/// formatting machinery into the binary. IPv6 groups are not compressed.
 fn address_text(name: sys::SockName) -> String {
+    let mut text = String::new();
     match name {
-        sys::SockName::Inet(ip, port) => [Ipv4Addr::from(ip).to_string(), ":".into(), decimal(port as u64)].concat(),
-        sys::SockName::Inet6(ip, port) => ["[", &Ipv6Addr::from(ip).to_string(), "]:", &decimal(port as u64)].concat(),
-        sys::SockName::Unix(path) => String::from_utf8_lossy(&path).into_owned(),
+        sys::SockName::Inet(ip, port) => {
+            for (i, octet) in ip.iter().enumerate() {
+                text.push_str(if i == 0 { "" } else { "." });
+                text.push_str(&decimal(*octet as u64));
+            }
+            text.push(':');
+            text.push_str(&decimal(port as u64));
+        }
+        sys::SockName::Inet6(ip, port) => {
+            text.push('[');
+            for (i, group) in ip.chunks(2).enumerate() {
+                text.push_str(if i == 0 { "" } else { ":" });
+                let group = u16::from_be_bytes([group[0], group[1]]);
+                let digits = [group >> 12, group >> 8 & 0xf, group >> 4 & 0xf, group & 0xf];
+                let first = digits.iter().position(|&d| d != 0).unwrap_or(3);
+                text.extend(digits[first..].iter().map(|&d| char::from(b"0123456789abcdef"[d as usize])));
+            }
+            text.push_str("]:");
+            text.push_str(&decimal(port as u64));
+        }
+        sys::SockName::Unix(path) => text.push_str(&String::from_utf8_lossy(&path)),
     }
+    text
 }
 
 /// The longest path a unix socket address holds (sun_path less its NUL).
@@ -241,6 +263,19 @@ fn remove_stale(path: &Path) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn formats_socket_addresses_without_display() {
+        assert_eq!(address_text(sys::SockName::Inet([127, 0, 0, 1], 8000)), "127.0.0.1:8000");
+        let mut v6 = [0u8; 16];
+        v6[15] = 1;
+        v6[0] = 0x20;
+        v6[1] = 0x01;
+        v6[2] = 0x0d;
+        v6[3] = 0xb8;
+        assert_eq!(address_text(sys::SockName::Inet6(v6, 80)), "[2001:db8:0:0:0:0:0:1]:80");
+        assert_eq!(address_text(sys::SockName::Unix(b"@name".to_vec())), "@name");
+    }
 
     #[test]
     fn parses_addresses() {

@@ -296,16 +296,23 @@ pub fn monotonic_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
+/// A duration in nanoseconds as a timespec.
+fn timespec(ns: u64) -> libc::timespec {
+    // SAFETY: timespec is plain old data; all-zero is a valid value.
+    let mut ts: libc::timespec = unsafe { core::mem::zeroed() };
+    // `as _`: time_t's width differs between libcs.
+    ts.tv_sec = (ns / 1_000_000_000) as _;
+    ts.tv_nsec = (ns % 1_000_000_000) as _;
+    ts
+}
+
 pub use libc::pollfd as PollFd;
 pub const POLLIN: i16 = libc::POLLIN;
 
 /// ppoll(2) with an optional timeout in nanoseconds; EINTR counts as "nothing
 /// ready". This is hupwatch's only blocking point.
 pub fn poll(fds: &mut [PollFd], timeout_ns: Option<u64>) -> Result<usize, Errno> {
-    let ts = timeout_ns.map(|ns| libc::timespec {
-        tv_sec: (ns / 1_000_000_000) as libc::time_t,
-        tv_nsec: (ns % 1_000_000_000) as libc::c_long,
-    });
+    let ts = timeout_ns.map(timespec);
     let ts_ptr = ts.as_ref().map_or(core::ptr::null(), |t| t as *const libc::timespec);
     // SAFETY: fds is a valid array of fds.len() pollfd; ts_ptr is NULL or valid.
     match cvt(unsafe { libc::ppoll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ts_ptr, core::ptr::null()) }) {
@@ -524,10 +531,7 @@ pub fn getsockname(fd: Fd) -> Option<SockName> {
 pub fn sigtimedwait(set: SigSet, timeout_ns: Option<u64>) -> Result<Option<SigInfo>, Errno> {
     // SAFETY: siginfo_t is plain old data; all-zero is a valid value.
     let mut info: libc::siginfo_t = unsafe { core::mem::zeroed() };
-    let ts = timeout_ns.map(|ns| libc::timespec {
-        tv_sec: (ns / 1_000_000_000) as libc::time_t,
-        tv_nsec: (ns % 1_000_000_000) as libc::c_long,
-    });
+    let ts = timeout_ns.map(timespec);
     let ts_ptr = ts.as_ref().map_or(core::ptr::null(), |t| t as *const libc::timespec);
     // SAFETY: an 8-byte kernel sigset, a writable siginfo_t, a NULL or valid timespec.
     let ret = unsafe {
