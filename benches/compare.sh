@@ -1,0 +1,296 @@
+#!/usr/bin/env bash
+# Measure hupwatch against tini and dumb-init in one run on this machine and
+# write the table to BENCHMARKS.md (issue 4).
+#
+# Usage: benches/compare.sh [--quick] [--no-build] [--wait-quiet] [--output FILE]
+#   --quick       fewer repetitions (under a minute once built); writes
+#                 target/benchmarks/BENCHMARKS-quick.md unless --output is given
+#   --no-build    measure the hupwatch binaries already built
+#   --wait-quiet  first wait (up to 10 minutes) until other processes leave
+#                 the CPUs idle
+#   --output F    where to write the markdown table
+#
+# It builds the static musl release (`cargo build --release --target
+# x86_64-unknown-linux-musl`) and the tiny build (scripts/build-tiny), and,
+# when run as root, installs missing peers and tools with apt-get: tini
+# (for tini-static), dumb-init, gcc, binutils (size), file and util-linux
+# (unshare, taskset). The measuring helper benches/hwbench.c is compiled with
+# gcc; benches/report.py turns the raw samples in target/benchmarks/raw into
+# medians and ratios.
+#
+# What it measures (every init gets the same command; all numbers are
+# medians over repeated runs, with the inits taking turns):
+#   1. binary size;  2. `INIT -- true` against `true` alone;
+#   3. peak RSS (VmHWM) supervising `sleep`;  4. context switches of the
+#   idle init over 5 s;  5. 10,000 orphans reaped as PID 1 of a new PID
+#   namespace;  6. signal to the init -> handler in its child (5 and 6 on
+#   one CPU and on all);
+#   7. hupwatch only: reload signal -> the old generation's stop-signal
+#   handler with `-w 0`, and 1,000 reloads with VmRSS, VmHWM and open
+#   descriptors of hupwatch at the start and the end.
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+
+quick=0
+build=1
+wait_quiet=0
+output=
+while [ $# -gt 0 ]; do
+	case $1 in
+	--quick) quick=1 ;;
+	--no-build) build=0 ;;
+	--wait-quiet) wait_quiet=1 ;;
+	--output)
+		[ $# -ge 2 ] || { echo "compare.sh: --output needs a file" >&2; exit 2; }
+		output=$2
+		shift
+		;;
+	--output=*) output=${1#--output=} ;;
+	-h | --help)
+		sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"
+		exit 0
+		;;
+	*)
+		echo "compare.sh: unknown argument: $1 (see --help)" >&2
+		exit 2
+		;;
+	esac
+	shift
+done
+
+target=x86_64-unknown-linux-musl
+target_dir=${CARGO_TARGET_DIR:-target}
+work=$target_dir/benchmarks
+raw=$work/raw
+if [ -z "$output" ]; then
+	if [ "$quick" = 1 ]; then output=$work/BENCHMARKS-quick.md; else output=BENCHMARKS.md; fi
+fi
+
+if [ "$quick" = 1 ]; then
+	startup_rounds=300 rest_runs=1 forward_runs=3 reap_runs=3 reload_count=200
+else
+	startup_rounds=3000 rest_runs=3 forward_runs=20 reap_runs=11 reload_count=1000
+fi
+rest_settle=2 rest_secs=5 forward_settle=1.5 forward_count=300 orphans=10000
+
+say() { printf 'compare: %s\n' "$*" >&2; }
+
+# Each measuring step runs in its own process group (job control on), so a
+# failure, ^C or TERM of this script ends the step and every init in it.
+set -m
+step=
+cleanup() {
+	if [ -n "$step" ]; then kill -TERM -- "-$step" 2>/dev/null || true; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+run() { # run OUTFILE COMMAND...: append COMMAND's samples to OUTFILE
+	local out=$1
+	shift
+	"$@" >>"$out" 2>>"$log" </dev/null &
+	step=$!
+	if ! wait "$step"; then
+		step=
+		say "failed: $* (see $log)"
+		tail -n 5 "$log" >&2
+		exit 1
+	fi
+	step=
+}
+
+# --- peers and tools -------------------------------------------------------
+apt_updated=0
+install() { # install PACKAGE: with apt-get, as root only
+	if [ "$(id -u)" != 0 ]; then
+		say "missing: install the Debian package $1 (or run as root)"
+		exit 1
+	fi
+	if [ "$apt_updated" = 0 ]; then
+		say "apt-get update"
+		apt-get update -qq >&2
+		apt_updated=1
+	fi
+	say "installing $1"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$1" >&2
+}
+need() { # need COMMAND PACKAGE
+	command -v "$1" >/dev/null 2>&1 || install "$2"
+}
+need tini-static tini
+need dumb-init dumb-init
+need gcc gcc
+need unshare util-linux
+need taskset util-linux
+need python3 python3
+need file file
+need size binutils
+# hwbench links statically: glibc's libc.a.
+[ -e "$(gcc -print-file-name=libc.a)" ] || install libc6-dev
+tini=$(command -v tini-static)
+dumb=$(command -v dumb-init)
+
+# --- the binaries under test -----------------------------------------------
+hw=$target_dir/$target/release/hupwatch
+hw_tiny=$target_dir/tiny/$target/release/hupwatch
+if [ "$build" = 1 ]; then
+	if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx "$target"; then
+		rustup target add "$target"
+	fi
+	say "building the static release"
+	cargo build --release --target "$target" >&2
+	say "building the tiny build"
+	hw_tiny=$(scripts/build-tiny | tail -n 1)
+fi
+for bin in "$hw" "$hw_tiny"; do
+	[ -x "$bin" ] || { say "$bin is missing (drop --no-build)"; exit 1; }
+done
+hw=$(realpath "$hw")
+hw_tiny=$(realpath "$hw_tiny")
+
+mkdir -p "$raw"
+rm -f "$raw"/*.txt
+bench=$(realpath "$work")/hwbench
+gcc -O2 -Wall -static -o "$bench" benches/hwbench.c
+
+# The inits, each followed by what it needs before the command. tini gets
+# -s (subreaper) as hupwatch is one when it is not PID 1; it also stops
+# tini's warning about not being PID 1.
+inits=(hupwatch hupwatch-tiny tini-static dumb-init)
+prefix() { # prefix NAME: sets pre to the init's words before the command
+	case $1 in
+	hupwatch) pre=("$hw" --) ;;
+	hupwatch-tiny) pre=("$hw_tiny" --) ;;
+	tini-static) pre=("$tini" -s --) ;;
+	dumb-init) pre=("$dumb" --) ;;
+	esac
+}
+groups() { # groups COMMAND... -> LABEL INIT... COMMAND... :: ...
+	local first=1 name
+	for name in "${inits[@]}"; do
+		[ "$first" = 1 ] || printf '%s\n' '::'
+		first=0
+		prefix "$name"
+		printf '%s\n' "$name" "${pre[@]}" "$@"
+	done
+}
+mapfile -t g_true < <(groups /bin/true)
+mapfile -t g_sleep < <(groups /bin/sleep 1000)
+mapfile -t g_echo < <(groups "$bench" sigecho)
+
+# --- the measurements ------------------------------------------------------
+log=$work/stderr.log
+: >"$log"
+busy() { # busy: percent of CPU time other processes used over the last second
+	local a b
+	a=$(head -n 1 /proc/stat)
+	sleep 1
+	b=$(head -n 1 /proc/stat)
+	awk -v a="$a" -v b="$b" 'BEGIN {
+		n = split(a, x); split(b, y); total = 0
+		for (i = 2; i <= n; i++) total += y[i] - x[i]
+		idle = (y[5] - x[5]) + (y[6] - x[6])
+		printf "%d", total ? 100 * (total - idle) / total : 0 }'
+}
+busy_start=$(busy)
+if [ "$wait_quiet" = 1 ]; then
+	deadline=$(($(date +%s) + 600))
+	while [ "$busy_start" -gt 5 ] && [ "$(date +%s)" -lt "$deadline" ]; do
+		say "waiting for a quiet machine (CPUs ${busy_start}% busy)"
+		busy_start=$(busy)
+	done
+fi
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+if [ "$busy_start" -gt 10 ]; then
+	say "warning: other processes keep the CPUs ${busy_start}% busy: the numbers will spread more"
+fi
+start=$(date +%s)
+
+say "1. sizes"
+for name in "${inits[@]}"; do
+	prefix "$name"
+	read -r text data bss _ < <(size "${pre[0]}" | tail -n 1)
+	echo "$name bytes $(stat -c %s "${pre[0]}")"
+	echo "$name text $text"
+	echo "$name data $data"
+	echo "$name bss $bss"
+	if file -L "${pre[0]}" | grep -q 'dynamically linked'; then
+		echo "$name dynamic 1"
+	else
+		echo "$name dynamic 0"
+	fi
+done >"$raw/size.txt"
+
+say "2. start-to-exit, $startup_rounds rounds"
+run "$raw/startup.txt" "$bench" startup "$startup_rounds" direct /bin/true :: "${g_true[@]}"
+
+say "3+4. idle supervision of sleep, $rest_runs x ${rest_secs}s"
+for _ in $(seq "$rest_runs"); do
+	run "$raw/rest.txt" "$bench" rest "$rest_settle" "$rest_secs" "${g_sleep[@]}"
+done
+
+# The latency measures run twice: with every process on one CPU (what the
+# init itself costs) and free on all CPUs (where the kernel's placement of
+# the processes adds as much spread as the inits differ).
+cpu=$(python3 -c 'import os; print(min(os.sched_getaffinity(0)))')
+
+say "5. $orphans orphans reaped as PID 1, $reap_runs runs each, on one CPU and on all"
+for run in $(seq 0 $((reap_runs - 1))); do
+	# The kernel may still be freeing the last run's 10,000 processes when
+	# the next one starts: the inits take turns at going first.
+	for k in "${!inits[@]}"; do
+		name=${inits[$(((k + run) % ${#inits[@]}))]}
+		prefix "$name"
+		run "$raw/reap1.txt" taskset -c "$cpu" unshare --pid --kill-child --mount-proc \
+			"${pre[@]}" "$bench" orphans "$name" "$orphans"
+		run "$raw/reap.txt" unshare --pid --kill-child --mount-proc \
+			"${pre[@]}" "$bench" orphans "$name" "$orphans"
+	done
+done
+
+say "6. signal forwarding, $forward_runs x $forward_count signals each, on one CPU and on all"
+for _ in $(seq "$forward_runs"); do
+	run "$raw/forward1.txt" taskset -c "$cpu" "$bench" forward "$forward_settle" "$forward_count" "${g_echo[@]}"
+	run "$raw/forward.txt" "$bench" forward "$forward_settle" "$forward_count" "${g_echo[@]}"
+done
+
+say "7. reload cost, $reload_count reloads each"
+for name in hupwatch hupwatch-tiny; do
+	prefix "$name"
+	run "$raw/reload.txt" "$bench" reload "$name" "$reload_count" "$bench" \
+		"${pre[0]}" -w 0 -- "$bench" reloadchild
+done
+elapsed=$(($(date +%s) - start))
+load_end=$(cut -d' ' -f1-3 /proc/loadavg)
+busy_end=$(busy)
+
+# --- the report ------------------------------------------------------------
+version() { "$@" 2>&1 | head -n 1 || true; }
+{
+	echo "date $(date -u '+%Y-%m-%d %H:%M UTC')"
+	echo "cpu $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+	echo "cores $(nproc)"
+	echo "memory $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)"
+	echo "kernel $(uname -sr)"
+	# shellcheck disable=SC1091 # the machine's own file
+	echo "os $(. /etc/os-release && echo "$PRETTY_NAME")"
+	echo "hupwatch $(version "$hw" --version)"
+	echo "rustc $(version rustc --version)"
+	echo "nightly $(version rustup run "${HUPWATCH_NIGHTLY:-nightly}" rustc --version)"
+	echo "tini-static $(version "$tini" --version) (Debian tini $(dpkg-query -W -f '${Version}' tini 2>/dev/null || echo '?'))"
+	echo "dumb-init $(version "$dumb" --version) (Debian dumb-init $(dpkg-query -W -f '${Version}' dumb-init 2>/dev/null || echo '?'))"
+	echo "commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' (with local changes)')"
+	echo "load CPUs ${busy_start}% busy before, ${busy_end}% after; load average $load_start before, $load_end after"
+	echo "mode $([ "$quick" = 1 ] && echo quick || echo full)"
+	echo "elapsed ${elapsed}s"
+	echo "rest_secs $rest_secs"
+	echo "rest_settle $rest_settle"
+	echo "forward_settle $forward_settle"
+	echo "params startup_rounds=$startup_rounds rest_runs=$rest_runs rest_secs=$rest_secs forward_runs=$forward_runs forward_count=$forward_count reap_runs=$reap_runs orphans=$orphans reload_count=$reload_count"
+} >"$raw/machine.txt"
+
+python3 benches/report.py "$raw" >"$output"
+say "wrote $output (measured in ${elapsed}s)"
+cat "$output"

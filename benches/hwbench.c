@@ -1,0 +1,653 @@
+/*
+ * hwbench: the measuring helper of benches/compare.sh.
+ *
+ * Each subcommand runs the inits under test against real processes and
+ * prints raw samples, one per line, as "LABEL KEY VALUE"; compare.sh turns
+ * them into medians and ratios.  Timestamps are CLOCK_MONOTONIC, which is
+ * the same clock in every process, so a child can stamp the moment its
+ * signal handler runs and the measurer subtracts its own send time.
+ *
+ * Groups of commands are given as LABEL ARGV... separated by "::".
+ *
+ *   hwbench startup ROUNDS GROUPS       spawn-to-exit time of each command
+ *   hwbench rest SETTLE SECS GROUPS     wake-ups and memory of idle inits
+ *   hwbench forward SETTLE COUNT GROUPS signal forwarding latency
+ *   hwbench reload LABEL COUNT SELF HUPWATCH...  reload latency, memory, fds
+ *   hwbench orphans LABEL N             (child) leave N orphans, time reaping
+ *   hwbench sigecho | reloadchild       (children of the inits)
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+/* One event from a child: written with one write(2), so atomic on a pipe. */
+struct rec {
+	int32_t kind; /* 'R' ready, 'S' signal handler ran, 'T' stop signal */
+	int32_t pid;
+	int64_t ns;
+};
+
+struct group {
+	const char *label;
+	char **argv;
+	pid_t pid;
+	int fd; /* read end of the child's stdout pipe, or -1 */
+};
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void die(const char *what)
+{
+	fprintf(stderr, "hwbench: %s: %s\n", what, errno ? strerror(errno) : "failed");
+	exit(1);
+}
+
+static void sleep_ns(int64_t ns)
+{
+	struct timespec ts = { ns / 1000000000, ns % 1000000000 };
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+}
+
+/* Split "LABEL ARGV... :: LABEL ARGV..." in place. */
+static int parse_groups(int argc, char **argv, struct group *g, int max)
+{
+	int n = 0;
+	int i = 0;
+	while (i < argc) {
+		if (n == max || i + 1 >= argc)
+			die("bad command groups");
+		g[n].label = argv[i];
+		g[n].argv = &argv[i + 1];
+		g[n].pid = -1;
+		g[n].fd = -1;
+		int j = i + 1;
+		while (j < argc && strcmp(argv[j], "::") != 0)
+			j++;
+		if (j < argc)
+			argv[j] = NULL; /* argv[argc] is NULL already */
+		n++;
+		i = j + 1;
+	}
+	return n;
+}
+
+/*
+ * Start argv with stdin and stderr from us and stdout to a new pipe (whose
+ * read end is returned in *out_fd) or to /dev/null when out_fd is NULL.
+ */
+static pid_t spawn(char **argv, int *out_fd)
+{
+	posix_spawn_file_actions_t fa;
+	int p[2] = { -1, -1 };
+	posix_spawn_file_actions_init(&fa);
+	if (out_fd) {
+		if (pipe2(p, O_CLOEXEC) == -1)
+			die("pipe");
+		posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+	} else {
+		posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	}
+	pid_t pid;
+	int err = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	if (err) {
+		errno = err;
+		die(argv[0]);
+	}
+	if (out_fd) {
+		close(p[1]);
+		*out_fd = p[0];
+	}
+	return pid;
+}
+
+/* Read one record, waiting at most timeout_ms; 0 on success. */
+static int read_rec(int fd, struct rec *r, int timeout_ms)
+{
+	struct pollfd pfd = { fd, POLLIN, 0 };
+	int n = poll(&pfd, 1, timeout_ms);
+	if (n <= 0)
+		return -1;
+	ssize_t got = read(fd, r, sizeof *r);
+	return got == (ssize_t)sizeof *r ? 0 : -1;
+}
+
+/* Wait for pid to exit within timeout_ms, then SIGKILL it; returns status. */
+static int reap(pid_t pid, int timeout_ms)
+{
+	int status = 0;
+	int64_t deadline = now_ns() + (int64_t)timeout_ms * 1000000;
+	for (;;) {
+		pid_t r = waitpid(pid, &status, WNOHANG);
+		if (r == pid)
+			return status;
+		if (r == -1)
+			return -1;
+		if (now_ns() > deadline) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			return -1;
+		}
+		sleep_ns(10 * 1000000);
+	}
+}
+
+/* The value of "Key:" in /proc/PID/status, or -1. */
+static long proc_status(pid_t pid, const char *key)
+{
+	char path[64], line[256];
+	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -1;
+	long v = -1;
+	size_t klen = strlen(key);
+	while (fgets(line, sizeof line, f)) {
+		if (strncmp(line, key, klen) == 0 && line[klen] == ':') {
+			v = strtol(line + klen + 1, NULL, 10);
+			break;
+		}
+	}
+	fclose(f);
+	return v;
+}
+
+static long count_fds(pid_t pid)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
+	DIR *d = opendir(path);
+	if (!d)
+		return -1;
+	long n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+/* Children of pid (from /proc/PID/task/PID/children); first one in *first. */
+static int count_children(pid_t pid, pid_t *first)
+{
+	char path[80], buf[4096];
+	snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)pid, (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd == -1)
+		return -1;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n < 0)
+		return -1;
+	buf[n] = 0;
+	int count = 0;
+	char *s = buf;
+	for (;;) {
+		char *end;
+		long v = strtol(s, &end, 10);
+		if (end == s)
+			break;
+		if (count == 0 && first)
+			*first = (pid_t)v;
+		count++;
+		s = end;
+	}
+	return count;
+}
+
+static int comm_is(pid_t pid, const char *name)
+{
+	char path[64], buf[64];
+	snprintf(path, sizeof path, "/proc/%d/comm", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd == -1)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	buf[strcspn(buf, "\n")] = 0;
+	return strcmp(buf, name) == 0;
+}
+
+static void stop_all(struct group *g, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (g[i].pid > 0)
+			kill(g[i].pid, SIGTERM);
+	for (int i = 0; i < n; i++)
+		if (g[i].pid > 0) {
+			reap(g[i].pid, 5000);
+			g[i].pid = -1;
+		}
+}
+
+/* 2. start-to-exit: rounds in turn over the commands, each must exit 0. */
+static int cmd_startup(int argc, char **argv)
+{
+	if (argc < 2)
+		die("usage: startup ROUNDS GROUPS");
+	int rounds = atoi(argv[0]);
+	struct group g[16];
+	int n = parse_groups(argc - 1, argv + 1, g, 16);
+	int warmup = rounds / 10 + 5;
+	for (int r = -warmup; r < rounds; r++) {
+		for (int k = 0; k < n; k++) {
+			struct group *c = &g[((r + warmup) + k) % n];
+			int64_t t0 = now_ns();
+			pid_t pid = spawn(c->argv, NULL);
+			int status;
+			while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
+				;
+			int64_t t1 = now_ns();
+			if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+				fprintf(stderr, "hwbench: %s did not exit 0 (status %#x)\n",
+					c->label, status);
+				return 1;
+			}
+			if (r >= 0)
+				printf("%s ns %lld\n", c->label, (long long)(t1 - t0));
+		}
+	}
+	return 0;
+}
+
+/* 3+4. idle inits supervising a child: context switches over SECS, VmHWM. */
+static int cmd_rest(int argc, char **argv)
+{
+	if (argc < 3)
+		die("usage: rest SETTLE SECS GROUPS");
+	double settle = atof(argv[0]);
+	double secs = atof(argv[1]);
+	struct group g[16];
+	int n = parse_groups(argc - 2, argv + 2, g, 16);
+	for (int i = 0; i < n; i++)
+		g[i].pid = spawn(g[i].argv, NULL);
+	/* Rest begins once every init has its child running "sleep". */
+	int64_t deadline = now_ns() + 10LL * 1000000000;
+	for (int i = 0; i < n; i++) {
+		for (;;) {
+			pid_t child = 0;
+			if (count_children(g[i].pid, &child) == 1 && comm_is(child, "sleep"))
+				break;
+			if (now_ns() > deadline) {
+				fprintf(stderr, "hwbench: %s never started its child\n", g[i].label);
+				stop_all(g, n);
+				return 1;
+			}
+			sleep_ns(10 * 1000000);
+		}
+	}
+	sleep_ns((int64_t)(settle * 1e9));
+	long vol0[16], inv0[16];
+	for (int i = 0; i < n; i++) {
+		vol0[i] = proc_status(g[i].pid, "voluntary_ctxt_switches");
+		inv0[i] = proc_status(g[i].pid, "nonvoluntary_ctxt_switches");
+	}
+	sleep_ns((int64_t)(secs * 1e9));
+	for (int i = 0; i < n; i++) {
+		long vol = proc_status(g[i].pid, "voluntary_ctxt_switches");
+		long inv = proc_status(g[i].pid, "nonvoluntary_ctxt_switches");
+		printf("%s wakeups %ld\n", g[i].label, (vol - vol0[i]) + (inv - inv0[i]));
+		printf("%s voluntary %ld\n", g[i].label, vol - vol0[i]);
+		printf("%s hwm_kb %ld\n", g[i].label, proc_status(g[i].pid, "VmHWM"));
+		printf("%s rss_kb %ld\n", g[i].label, proc_status(g[i].pid, "VmRSS"));
+		printf("%s fds %ld\n", g[i].label, count_fds(g[i].pid));
+	}
+	stop_all(g, n);
+	return 0;
+}
+
+/* 6. signal to the init -> handler in its child, in turn over the inits. */
+static int cmd_forward(int argc, char **argv)
+{
+	if (argc < 3)
+		die("usage: forward SETTLE COUNT GROUPS");
+	double settle = atof(argv[0]);
+	int count = atoi(argv[1]);
+	struct group g[16];
+	int n = parse_groups(argc - 2, argv + 2, g, 16);
+	struct rec r;
+	for (int i = 0; i < n; i++) {
+		g[i].pid = spawn(g[i].argv, &g[i].fd);
+		if (read_rec(g[i].fd, &r, 10000) || r.kind != 'R') {
+			fprintf(stderr, "hwbench: %s: child never ready\n", g[i].label);
+			stop_all(g, n);
+			return 1;
+		}
+	}
+	/* Measure the inits at rest, past their start-up work (hupwatch's
+	 * warm-up of the first generation, for one). */
+	sleep_ns((int64_t)(settle * 1e9));
+	int warmup = count / 10 + 5;
+	for (int k = -warmup; k < count; k++) {
+		for (int j = 0; j < n; j++) {
+			int i = (j + k + warmup) % n; /* each init goes first in turn */
+			int64_t t0 = now_ns();
+			kill(g[i].pid, SIGUSR1);
+			if (read_rec(g[i].fd, &r, 5000) || r.kind != 'S') {
+				fprintf(stderr, "hwbench: %s: signal %d not forwarded\n",
+					g[i].label, k + warmup);
+				stop_all(g, n);
+				return 1;
+			}
+			if (k >= 0)
+				printf("%s ns %lld\n", g[i].label, (long long)(r.ns - t0));
+		}
+	}
+	stop_all(g, n);
+	return 0;
+}
+
+static void print_state(const char *label, const char *when, pid_t pid)
+{
+	printf("%s %s_rss_kb %ld\n", label, when, proc_status(pid, "VmRSS"));
+	printf("%s %s_hwm_kb %ld\n", label, when, proc_status(pid, "VmHWM"));
+	printf("%s %s_fds %ld\n", label, when, count_fds(pid));
+	printf("%s %s_children %d\n", label, when, count_children(pid, NULL));
+}
+
+/* Wait until pid has exactly `want` children, up to timeout_ms. */
+static int wait_children(pid_t pid, int want, int timeout_ms)
+{
+	int64_t deadline = now_ns() + (int64_t)timeout_ms * 1000000;
+	while (count_children(pid, NULL) != want) {
+		if (now_ns() > deadline)
+			return -1;
+		sleep_ns(1000000);
+	}
+	return 0;
+}
+
+/* 7. reload latency: HUP -> the old generation's stop-signal handler. */
+static int cmd_reload(int argc, char **argv)
+{
+	if (argc < 4)
+		die("usage: reload LABEL COUNT SELF HUPWATCH ARGS...");
+	const char *label = argv[0];
+	int count = atoi(argv[1]);
+	char *child_argv[] = { argv[2], "reloadchild", NULL };
+	char **hw_argv = argv + 3;
+	struct rec r;
+
+	/* The child's own start time: spawn -> its ready record. */
+	int starts = count < 200 ? count : 200;
+	for (int i = 0; i < starts; i++) {
+		int fd;
+		int64_t t0 = now_ns();
+		pid_t pid = spawn(child_argv, &fd);
+		if (read_rec(fd, &r, 5000) || r.kind != 'R')
+			die("reload child never ready");
+		printf("%s child_start_ns %lld\n", label, (long long)(r.ns - t0));
+		kill(pid, SIGTERM);
+		reap(pid, 5000);
+		close(fd);
+	}
+
+	int fd;
+	pid_t hw = spawn(hw_argv, &fd);
+	if (read_rec(fd, &r, 10000) || r.kind != 'R') {
+		fprintf(stderr, "hwbench: first generation never ready\n");
+		kill(hw, SIGKILL);
+		reap(hw, 5000);
+		return 1;
+	}
+	pid_t serving = r.pid;
+	print_state(label, "start", hw);
+	int failed = 0;
+	for (int i = 0; i < count && !failed; i++) {
+		int64_t t0 = now_ns();
+		kill(hw, SIGHUP);
+		int64_t stopped = 0;
+		pid_t next = 0;
+		while (!stopped || !next) {
+			if (read_rec(fd, &r, 5000)) {
+				fprintf(stderr, "hwbench: reload %d: no %s within 5 s\n", i + 1,
+					stopped ? "new generation" : "stop signal to the old one");
+				failed = 1;
+				break;
+			}
+			if (r.kind == 'T' && r.pid == serving)
+				stopped = r.ns;
+			else if (r.kind == 'R')
+				next = r.pid;
+			else {
+				fprintf(stderr, "hwbench: reload %d: unexpected record %c from %d\n",
+					i + 1, r.kind, r.pid);
+				failed = 1;
+				break;
+			}
+		}
+		if (failed)
+			break;
+		printf("%s reload_ns %lld\n", label, (long long)(stopped - t0));
+		serving = next;
+		/* Let the old generation be reaped before the next reload. */
+		if (wait_children(hw, 1, 5000)) {
+			fprintf(stderr, "hwbench: reload %d: old generation not reaped\n", i + 1);
+			failed = 1;
+		}
+		if (i == 9)
+			print_state(label, "warm", hw);
+	}
+	if (!failed)
+		print_state(label, "end", hw);
+	kill(hw, SIGTERM);
+	int status = reap(hw, 5000);
+	if (!failed && (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)) {
+		fprintf(stderr, "hwbench: hupwatch ended with status %#x after TERM\n", status);
+		failed = 1;
+	}
+	return failed;
+}
+
+/*
+ * 5. (runs as the init's child) leave n orphans, time until all are reaped.
+ *
+ * A middle process forks n children that exit at once, keeps them as
+ * zombies, and exits on our word: the kernel re-parents the n zombies to the
+ * init in one go, and the init must reap them all.  A zombie answers
+ * kill(pid, 0) until it is reaped.  Waiting for orphans that are still
+ * running instead would time the kernel's 10,000 exits, not the init.
+ */
+static int cmd_orphans(int argc, char **argv)
+{
+	if (argc < 2)
+		die("usage: orphans LABEL N");
+	const char *label = argv[0];
+	int n = atoi(argv[1]);
+	pid_t *pids = mmap(NULL, sizeof(pid_t) * n, PROT_READ | PROT_WRITE,
+			   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (pids == MAP_FAILED)
+		die("mmap");
+	int ready[2], go[2];
+	if (pipe(ready) == -1 || pipe(go) == -1)
+		die("pipe");
+	pid_t mid = fork();
+	if (mid == -1)
+		die("fork");
+	if (mid == 0) {
+		close(ready[0]);
+		close(go[1]);
+		for (int i = 0; i < n; i++) {
+			pid_t g = fork();
+			if (g == -1)
+				_exit(1);
+			if (g == 0)
+				_exit(0);
+			pids[i] = g;
+		}
+		/* All of them zombies, none reaped (WNOWAIT). */
+		for (int i = 0; i < n; i++) {
+			siginfo_t si;
+			while (waitid(P_PID, pids[i], &si, WEXITED | WNOWAIT) == -1 && errno == EINTR)
+				;
+		}
+		char c = 1;
+		if (write(ready[1], &c, 1) != 1)
+			_exit(1);
+		while (read(go[0], &c, 1) == -1 && errno == EINTR)
+			;
+		_exit(0);
+	}
+	close(ready[1]);
+	close(go[0]);
+	char c;
+	if (read(ready[0], &c, 1) != 1)
+		die("forking the orphans");
+
+	int64_t t0 = now_ns();
+	if (write(go[1], &c, 1) != 1)
+		die("write");
+	int status;
+	if (waitpid(mid, &status, 0) != mid || !WIFEXITED(status) || WEXITSTATUS(status))
+		die("the middle process failed");
+	printf("%s reparent_ns %lld\n", label, (long long)(now_ns() - t0));
+
+	char path[64], buf[512];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pids[n - 1]);
+	int sfd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t got = sfd == -1 ? -1 : read(sfd, buf, sizeof buf - 1);
+	if (got > 0) {
+		buf[got] = 0;
+		char *s = strrchr(buf, ')');
+		int ppid = 0;
+		if (s)
+			sscanf(s + 2, "%*c %d", &ppid);
+		printf("%s parent %d\n", label, ppid);
+	}
+	if (sfd != -1)
+		close(sfd);
+
+	/* Inits reap in list order, the last forked last: watch that one
+	 * closely, then sweep for any other one still there, and repeat. */
+	pid_t watch = pids[n - 1];
+	int left = n;
+	int64_t last;
+	for (;;) {
+		while (!(kill(watch, 0) == -1 && errno == ESRCH)) {
+			/* Polling gently leaves the CPUs to the init and the kernel. */
+			sleep_ns(200000);
+			if (now_ns() - t0 > 60LL * 1000000000) {
+				printf("%s unreaped %d\n", label, left);
+				fflush(stdout);
+				return 1;
+			}
+		}
+		last = now_ns();
+		for (int i = 0; i < left;) {
+			if (kill(pids[i], 0) == -1 && errno == ESRCH)
+				pids[i] = pids[--left];
+			else
+				i++;
+		}
+		if (left == 0)
+			break;
+		watch = pids[left - 1];
+	}
+	printf("%s reaped %d\n", label, n);
+	printf("%s init_hwm_kb %ld\n", label, proc_status(1, "VmHWM"));
+	printf("%s init_rss_kb %ld\n", label, proc_status(1, "VmRSS"));
+	printf("%s reap_ns %lld\n", label, (long long)(last - t0));
+	fflush(stdout);
+	return 0;
+}
+
+static void put_rec(int kind)
+{
+	int saved = errno;
+	struct rec r = { kind, (int32_t)getpid(), now_ns() };
+	ssize_t w = write(1, &r, sizeof r);
+	(void)w;
+	errno = saved;
+}
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	put_rec('S');
+}
+
+static void on_term_exit(int sig)
+{
+	(void)sig;
+	_exit(0);
+}
+
+static void on_term_stamp(int sig)
+{
+	(void)sig;
+	put_rec('T');
+	_exit(0);
+}
+
+static _Noreturn void child_loop(void (*on_term)(int), void (*on_usr)(int))
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_flags = SA_RESTART;
+	sa.sa_handler = on_term;
+	sigaction(SIGTERM, &sa, NULL);
+	if (on_usr) {
+		sa.sa_handler = on_usr;
+		sigaction(SIGUSR1, &sa, NULL);
+	}
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	put_rec('R');
+	for (;;)
+		pause();
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		fprintf(stderr, "usage: hwbench startup|rest|forward|reload|orphans|sigecho|reloadchild ...\n");
+		return 2;
+	}
+	const char *cmd = argv[1];
+	argc -= 2;
+	argv += 2;
+	setvbuf(stdout, NULL, _IOFBF, 1 << 16);
+	/* Descriptors our caller leaked must not reach the inits we measure. */
+	close_range(3, ~0U, 0);
+	if (!strcmp(cmd, "startup"))
+		return cmd_startup(argc, argv);
+	if (!strcmp(cmd, "rest"))
+		return cmd_rest(argc, argv);
+	if (!strcmp(cmd, "forward"))
+		return cmd_forward(argc, argv);
+	if (!strcmp(cmd, "reload"))
+		return cmd_reload(argc, argv);
+	if (!strcmp(cmd, "orphans"))
+		return cmd_orphans(argc, argv);
+	if (!strcmp(cmd, "sigecho"))
+		child_loop(on_term_exit, on_usr1);
+	if (!strcmp(cmd, "reloadchild"))
+		child_loop(on_term_stamp, NULL);
+	fprintf(stderr, "hwbench: unknown command %s\n", cmd);
+	return 2;
+}
