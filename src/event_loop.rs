@@ -294,7 +294,11 @@ impl Loop {
     /// Hands one event to the supervisor and carries out what it decides at
     /// once, so that a burst (10,000 orphans reaped) never piles up actions.
     fn feed(&mut self, event: Event) {
-        self.machine.handle(sys::monotonic_ns(), event, &mut self.out);
+        self.feed_at(sys::monotonic_ns(), event);
+    }
+
+    fn feed_at(&mut self, now: u64, event: Event) {
+        self.machine.handle(now, event, &mut self.out);
         self.perform();
     }
 
@@ -304,8 +308,10 @@ impl Loop {
         self.perform();
     }
 
-    /// Collects every ended child: SIGCHLDs coalesce, so one may stand for many.
+    /// Collects every ended child: SIGCHLDs coalesce, so one may stand for
+    /// many. One clock reading serves the whole batch.
     fn reap(&mut self) {
+        let now = sys::monotonic_ns();
         loop {
             match sys::reap_one() {
                 Ok(Some((pid, status))) => {
@@ -313,12 +319,12 @@ impl Loop {
                         sys::WaitStatus::Exited(code) => Status::Exited(code),
                         sys::WaitStatus::Killed(sig) => Status::Killed(sig),
                     };
-                    self.feed(Event::Exited { pid, status });
+                    self.feed_at(now, Event::Exited { pid, status });
                 }
                 Ok(None) => return,
                 Err(e) => {
                     if e == sys::ECHILD {
-                        self.feed(Event::NoChildren);
+                        self.feed_at(now, Event::NoChildren);
                     }
                     return;
                 }

@@ -251,6 +251,14 @@ impl Supervisor {
         if self.mode == Mode::Exited {
             return;
         }
+        if let Event::Exited { pid, status } = event {
+            if !self.generations.iter().any(|g| g.pid == pid) {
+                // An adopted orphan (or a generation's stray child): nothing
+                // changes. The common case when reaping thousands as PID 1.
+                out.push(Action::Report(Report::OrphanReaped { pid, status }));
+                return;
+            }
+        }
         match event {
             Event::Reload => self.reload(out),
             Event::Signal(sig) => self.signal(now, sig, out),
@@ -441,10 +449,7 @@ impl Supervisor {
     }
 
     fn exited(&mut self, now: Nanos, pid: Pid, status: Status, out: &mut Vec<Action>) {
-        let Some(i) = self.generations.iter().position(|g| g.pid == pid) else {
-            out.push(Action::Report(Report::OrphanReaped { pid, status }));
-            return;
-        };
+        let Some(i) = self.generations.iter().position(|g| g.pid == pid) else { return };
         let g = self.generations.remove(i);
         let (number, pid) = (g.number, g.pid);
         match g.phase {
