@@ -4,8 +4,7 @@
 mod support;
 
 use std::fs;
-use std::os::unix::fs::{PermissionsExt, symlink};
-use std::path::Path;
+use std::os::unix::fs::symlink;
 use std::time::Duration;
 use support::*;
 
@@ -286,23 +285,6 @@ fn stop_timeout_applies_at_shutdown() {
     assert_eq!(hw.wait_code(LONG), 137, "stderr:\n{}", hw.stderr());
     assert!(wait_until(LONG, || !alive(grandchild)), "its group was not killed");
     assert_log_format(&hw.stderr(), hw.pid());
-}
-
-/// Writes an executable `run` script into `release` that serves with tag `name`.
-fn make_release(release: &Path, state: &Path, name: &str) {
-    fs::create_dir_all(release).unwrap();
-    let script = format!("#!/bin/sh\nexec '{}' serve '{}' {name}\n", child_bin().display(), state.display());
-    let run = release.join("run");
-    fs::write(&run, script).unwrap();
-    fs::set_permissions(&run, fs::Permissions::from_mode(0o755)).unwrap();
-}
-
-/// Points `link` at `target` atomically, as deploy tools do.
-fn switch_symlink(link: &Path, target: &str) {
-    let tmp = link.with_extension("new");
-    let _ = fs::remove_file(&tmp);
-    symlink(target, &tmp).unwrap();
-    fs::rename(&tmp, link).unwrap();
 }
 
 #[test]

@@ -8,7 +8,7 @@
 mod support;
 
 use std::fs;
-use std::os::unix::fs::{PermissionsExt, symlink};
+use std::os::unix::fs::symlink;
 use std::path::Path;
 use std::time::Duration;
 use support::*;
@@ -129,23 +129,6 @@ fn write_replacing(path: &Path, text: &str) {
     let tmp = path.with_extension("tmp-write");
     fs::write(&tmp, text).unwrap();
     fs::rename(&tmp, path).unwrap();
-}
-
-/// Points `link` at `target` atomically, as `ln -sfn TARGET LINK.tmp && mv -T LINK.tmp LINK`.
-fn switch_symlink(link: &Path, target: &str) {
-    let tmp = link.with_extension("tmp-link");
-    let _ = fs::remove_file(&tmp);
-    symlink(target, &tmp).unwrap();
-    fs::rename(&tmp, link).unwrap();
-}
-
-/// Writes an executable `run` script into `release` that serves in `state` with tag `name`.
-fn make_release(release: &Path, state: &Path, name: &str) {
-    fs::create_dir_all(release).unwrap();
-    let script = format!("#!/bin/sh\nexec '{}' serve '{}' {name}\n", child_bin().display(), state.display());
-    let run = release.join("run");
-    fs::write(&run, script).unwrap();
-    fs::set_permissions(&run, fs::Permissions::from_mode(0o755)).unwrap();
 }
 
 #[test]

@@ -488,6 +488,25 @@ pub fn can_unshare() -> bool {
 
 /// Every line of `stderr` is `hupwatch[PID]: LEVEL: message`, PID being hupwatch's and LEVEL
 /// one of error, warn, info, debug.
+/// Writes an executable `run` script into `release` that runs the test child's `serve`
+/// role in `state` with tag `name`: one release of a symlink deploy.
+pub fn make_release(release: &Path, state: &Path, name: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    fs::create_dir_all(release).unwrap();
+    let script = format!("#!/bin/sh\nexec '{}' serve '{}' {name}\n", child_bin().display(), state.display());
+    let run = release.join("run");
+    fs::write(&run, script).unwrap();
+    fs::set_permissions(&run, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// Points `link` at `target` atomically, as `ln -sfn TARGET LINK.new && mv -T LINK.new LINK`.
+pub fn switch_symlink(link: &Path, target: &str) {
+    let tmp = link.with_extension("new-link");
+    let _ = fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(target, &tmp).unwrap();
+    fs::rename(&tmp, link).unwrap();
+}
+
 /// The socket-activated test server (tests/support/server.rs), built next to hupwatch.
 pub fn server_bin() -> PathBuf {
     let path = hupwatch_bin().parent().unwrap().join("examples").join("hupwatch-test-server");
