@@ -36,8 +36,12 @@ COPY .cargo .cargo
 COPY src src
 COPY scripts/build-tiny scripts/build-tiny
 RUN bash scripts/build-tiny \
- && cp target/tiny/x86_64-unknown-linux-musl/release/hupwatch /hupwatch
+ && cp target/tiny/x86_64-unknown-linux-musl/release/hupwatch /hupwatch \
+ && mkdir -m 1777 /empty-tmp
 
 FROM scratch
 COPY --from=builder /hupwatch /hupwatch
+# --notify keeps its per-generation sockets in a private directory under
+# $TMPDIR, /tmp, /run or /dev/shm; scratch has none of them.
+COPY --from=builder /empty-tmp /tmp
 ENTRYPOINT ["/hupwatch", "--"]
