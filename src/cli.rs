@@ -6,6 +6,7 @@ use crate::log::Level;
 use crate::signals::{self, Signal};
 use lexopt::prelude::*;
 use std::ffi::OsString;
+use std::os::unix::ffi::OsStringExt;
 
 pub const HELP: &str = "\
 hupwatch: zero-downtime reload of any server on SIGHUP, and a correct PID 1
@@ -66,10 +67,10 @@ pub struct Config {
     pub kill_at_exit: bool,
     pub listen: Vec<Address>,
     pub notify: bool,
-    pub watch: Vec<OsString>,
+    pub watch: Vec<Vec<u8>>,
     pub watch_delay: u64,
     pub level: Level,
-    pub command: Vec<OsString>,
+    pub command: Vec<Vec<u8>>,
 }
 
 #[derive(Debug, PartialEq)]
@@ -146,7 +147,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, UsageEr
                 if path.is_empty() {
                     return Err(usage(&["--watch needs a path"]));
                 }
-                config.watch.push(path);
+                config.watch.push(path.into_vec());
             }
             Long("watch-delay") => config.watch_delay = duration(&mut parser, "--watch-delay")?,
             Short('v') | Long("verbose") => verbose += 1,
@@ -154,8 +155,8 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, UsageEr
             Short('h') | Long("help") => return Ok(Parsed::Help),
             Short('V') | Long("version") => return Ok(Parsed::Version),
             Value(first) => {
-                config.command.push(first);
-                config.command.extend(parser.raw_args().map_err(from_lexopt)?);
+                config.command.push(first.into_vec());
+                config.command.extend(parser.raw_args().map_err(from_lexopt)?.map(OsString::into_vec));
             }
             Short(c) => {
                 return Err(usage(&["unknown option '-", c.encode_utf8(&mut [0; 4]), "'"]));
@@ -257,6 +258,10 @@ mod tests {
         parse(args.iter().map(OsString::from))
     }
 
+    fn words(args: &[&str]) -> Vec<Vec<u8>> {
+        args.iter().map(|a| a.as_bytes().to_vec()).collect()
+    }
+
     fn config(args: &[&str]) -> Config {
         match run(args) {
             Ok(Parsed::Run(c)) => c,
@@ -274,12 +279,12 @@ mod tests {
     #[test]
     fn command_starts_at_first_positional() {
         let c = config(&["ls", "-l", "/"]);
-        assert_eq!(c.command, ["ls", "-l", "/"]);
+        assert_eq!(c.command, words(&["ls", "-l", "/"]));
         let c = config(&["-w", "0.2", "--", "-weird", "--x"]);
-        assert_eq!(c.command, ["-weird", "--x"]);
+        assert_eq!(c.command, words(&["-weird", "--x"]));
         assert_eq!(c.warmup, 200_000_000);
         let c = config(&["-k", "-g", "sh", "-c", "exit 3", "-v"]);
-        assert_eq!(c.command, ["sh", "-c", "exit 3", "-v"]);
+        assert_eq!(c.command, words(&["sh", "-c", "exit 3", "-v"]));
         assert!(c.kill_at_exit && c.process_group);
     }
 

@@ -5,29 +5,17 @@
 
 use crate::cli::Config;
 use crate::listen::Sockets;
-use crate::log::{self, Level, Line};
+use crate::log::{self, Fatal, Level};
 use crate::notify::{Downward, Upward};
+use crate::path;
 use crate::signals::{self, Signal};
 use crate::spawn::{self, Plan, PlanOptions, SpawnError};
 use crate::supervisor::{Action, Event, Policy, Report, SpawnFailure, Status, Supervisor};
 use crate::sys::{self, Errno, Fd, SigSet};
 use crate::watch::Watcher;
-use std::collections::VecDeque;
-use std::os::unix::ffi::OsStrExt;
 
-/// hupwatch's own failure before or while it runs (exit status 1).
-#[derive(Debug)]
-pub struct Fatal {
-    pub what: String,
-    pub errno: Option<Errno>,
-}
-
-fn fatal(what: &'static str) -> impl FnOnce(Errno) -> Fatal {
-    move |e| Fatal { what: what.into(), errno: Some(e) }
-}
-
-fn fatal_message(what: impl Into<String>) -> Fatal {
-    Fatal { what: what.into(), errno: None }
+fn fatal(what: &'static str) -> impl Fn(Errno) -> Fatal {
+    Fatal::with(what.as_bytes())
 }
 
 /// si_code values of signals sent by a process (kill, sigqueue, tkill).
@@ -58,7 +46,9 @@ struct Loop {
     kill_at_exit: bool,
     is_init: bool,
     own_pid: i32,
-    actions: VecDeque<Action>,
+    /// Actions to carry out, in order, from `next_action` on.
+    actions: Vec<Action>,
+    next_action: usize,
     /// Set once the supervisor said exit, with the status.
     exit: Option<u8>,
     /// Buffers reused across wake-ups, so that forwarding a signal or
@@ -97,8 +87,8 @@ fn watcher(config: &Config) -> Result<Option<Watcher>, Fatal> {
     if config.watch.is_empty() {
         return Ok(None);
     }
-    let base = spawn::logical_cwd().unwrap_or_else(|| "/".into());
-    let paths = config.watch.iter().map(|p| base.join(p)).collect();
+    let base = spawn::logical_cwd().unwrap_or_else(|| b"/".to_vec());
+    let paths = config.watch.iter().map(|p| path::join(&base, p)).collect();
     Watcher::new(paths, config.watch_delay).map(Some).map_err(fatal("cannot watch paths (inotify)"))
 }
 
@@ -121,8 +111,8 @@ pub fn run(config: Config) -> Result<u8, Fatal> {
     }
     // Read before the variables are dropped from what generations inherit.
     let upward = Upward::from_env();
-    let sockets = Sockets::open(&config.listen).map_err(fatal_message)?;
-    let downward = if config.notify { Some(Downward::create().map_err(fatal_message)?) } else { None };
+    let sockets = Sockets::open(&config.listen)?;
+    let downward = if config.notify { Some(Downward::create()?) } else { None };
     let watcher = watcher(&config)?;
     let plan = Plan::new(PlanOptions {
         command: &config.command,
@@ -131,8 +121,7 @@ pub fn run(config: Config) -> Result<u8, Fatal> {
         kill_at_exit: config.kill_at_exit,
         pass_fds: sockets.fds(),
         extra_env: sockets.environment(),
-    })
-    .map_err(fatal_message)?;
+    });
 
     let policy = Policy {
         warmup: config.warmup,
@@ -157,7 +146,8 @@ pub fn run(config: Config) -> Result<u8, Fatal> {
         kill_at_exit: config.kill_at_exit,
         is_init,
         own_pid,
-        actions: VecDeque::new(),
+        actions: Vec::new(),
+        next_action: 0,
         exit: None,
         out: Vec::new(),
         signals: Vec::with_capacity(sys::SIGNAL_BATCH),
@@ -228,7 +218,7 @@ impl Loop {
             }
             if let Some(path) = watcher.take_due(now) {
                 if let Some(mut l) = log::line(Level::Info) {
-                    l.text("reload: ").bytes(path.as_os_str().as_bytes()).text(" changed").emit();
+                    l.text("reload: ").bytes(path).text(" changed").emit();
                 }
                 self.feed(Event::Reload);
             }
@@ -335,9 +325,14 @@ impl Loop {
     /// Carries out the supervisor's actions in order, until it says exit.
     /// Answering a spawn feeds an event back, which queues more actions here.
     fn perform(&mut self) {
-        self.actions.extend(self.out.drain(..));
+        self.actions.append(&mut self.out);
         while self.exit.is_none() {
-            let Some(action) = self.actions.pop_front() else { return };
+            let Some(&action) = self.actions.get(self.next_action) else {
+                self.actions.clear();
+                self.next_action = 0;
+                return;
+            };
+            self.next_action += 1;
             match action {
                 Action::Spawn { number } => {
                     let event = match self.spawn(number) {
@@ -382,8 +377,8 @@ impl Loop {
         if let Some(downward) = &mut self.downward {
             let failed = |errno| SpawnError { step: spawn::Step::Fork, errno };
             let path = downward.prepare(number).map_err(failed)?;
-            // NOTIFY_SOCKET cannot hold a NUL byte: the path is ours.
-            let _ = self.plan.set_env("NOTIFY_SOCKET", &path);
+            // NOTIFY_SOCKET holds no NUL byte: the path is ours.
+            self.plan.set_env(b"NOTIFY_SOCKET", &path);
         }
         let result = self.plan.spawn();
         if let Some(downward) = &mut self.downward {
@@ -423,14 +418,4 @@ impl Loop {
         };
         l.errno(e.errno).emit();
     }
-}
-
-/// Prints a fatal error as one line.
-pub fn report_fatal(f: &Fatal) {
-    let mut l = Line::new(Level::Error);
-    l.text(&f.what);
-    if let Some(e) = f.errno {
-        l.text(": ").errno(e);
-    }
-    l.emit();
 }

@@ -4,17 +4,9 @@
 //! LISTEN_FDNAMES and Server::Starter's SERVER_STARTER_PORT. hupwatch itself
 //! never accepts a connection.
 
-use crate::log::decimal;
-use crate::sys::{self, Fd};
-use std::ffi::OsString;
-use std::io;
-use std::net::{IpAddr, Ipv4Addr, TcpListener};
-use std::os::linux::net::SocketAddrExt;
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
-use std::os::unix::io::IntoRawFd;
-use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
-use std::path::{Path, PathBuf};
+use crate::log::{Fatal, Line};
+use crate::path;
+use crate::sys::{self, Errno, Fd, SockName, Stat};
 
 /// Linux caps the backlog at net.core.somaxconn; ask for the most. A reload
 /// under load queues connections while the new generation's workers boot.
@@ -24,73 +16,63 @@ const BACKLOG: i32 = 4096;
 /// user gave (`127.0.0.1:8000`) for names and messages.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Address {
-    Tcp(std::net::SocketAddr, String),
-    Unix(PathBuf),
+    Tcp(SockName, String),
+    /// A path, or `@name` for an abstract socket.
+    Unix(Vec<u8>),
 }
 
 /// Parses `tcp:HOST:PORT` (HOST an IPv4 address, `[IPv6]`, `localhost`, or
 /// empty for all IPv4 addresses) and `unix:PATH`.
 pub fn parse(spec: &str) -> Option<Address> {
     if let Some(path) = spec.strip_prefix("unix:") {
-        return (!path.is_empty()).then(|| Address::Unix(PathBuf::from(path)));
+        return (!path.is_empty()).then(|| Address::Unix(path.as_bytes().to_vec()));
     }
     let rest = spec.strip_prefix("tcp:")?;
     let (host, port) = rest.rsplit_once(':')?;
     let port: u16 = port.parse().ok()?;
-    let ip = match host {
-        "" => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-        "localhost" => IpAddr::V4(Ipv4Addr::LOCALHOST),
+    let socket = match host {
+        "" => SockName::Inet([0; 4], port),
+        "localhost" => SockName::Inet([127, 0, 0, 1], port),
         _ => match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-            Some(v6) => IpAddr::V6(v6.parse().ok()?),
-            None => IpAddr::V4(host.parse().ok()?),
+            Some(v6) => SockName::Inet6(sys::parse_ip(v6.as_bytes())?, port),
+            None => SockName::Inet(sys::parse_ip(host.as_bytes())?, port),
         },
     };
-    Some(Address::Tcp(std::net::SocketAddr::new(ip, port), rest.to_owned()))
+    Some(Address::Tcp(socket, rest.to_owned()))
 }
 
 /// One socket handed to the generations.
 struct Socket {
     fd: Fd,
     /// Its LISTEN_FDNAMES entry.
-    name: String,
+    name: Vec<u8>,
     /// Its SERVER_STARTER_PORT key.
-    starter_key: String,
-    /// A unix socket path hupwatch created and removes at exit (dev, inode).
-    created: Option<(PathBuf, u64, u64)>,
+    starter_key: Vec<u8>,
+    /// A unix socket path hupwatch created and removes at exit.
+    created: Option<(Vec<u8>, Stat)>,
 }
 
 pub struct Sockets {
     list: Vec<Socket>,
 }
 
-/// Why a socket could not be set up: a one-line message for the fatal error.
-pub type SetupError = String;
-
 impl Sockets {
     /// Takes over sockets passed to hupwatch by socket activation, then binds
     /// every `--listen` address.
-    pub fn open(addresses: &[Address]) -> Result<Sockets, SetupError> {
+    pub fn open(addresses: &[Address]) -> Result<Sockets, Fatal> {
         let mut sockets = Sockets { list: inherited() };
         for address in addresses {
-            match bind(address) {
-                Ok(socket) => sockets.list.push(socket),
-                // Dropping `sockets` removes the socket files already created.
-                Err(e) => return Err(e),
-            }
+            // On an error, dropping `sockets` removes the socket files already created.
+            sockets.list.push(bind(address)?);
         }
         // Move every socket above the range 3..3+n it is handed over in, so
         // that placing one in a child never overwrites another.
         let first_free = 3 + sockets.list.len() as Fd;
-        for i in 0..sockets.list.len() {
-            let fd = sockets.list[i].fd;
-            if fd < first_free {
-                match sys::dup_above(fd, first_free) {
-                    Ok(moved) => {
-                        sys::close(fd);
-                        sockets.list[i].fd = moved;
-                    }
-                    Err(e) => return Err(errno_message("cannot move a socket", e)),
-                }
+        for socket in &mut sockets.list {
+            if socket.fd < first_free {
+                let moved = sys::dup_above(socket.fd, first_free).map_err(Fatal::with(b"cannot move a socket"))?;
+                sys::close(socket.fd);
+                socket.fd = moved;
             }
         }
         Ok(sockets)
@@ -102,161 +84,164 @@ impl Sockets {
 
     /// The variables every generation gets besides LISTEN_PID (its own pid,
     /// filled in by the child).
-    pub fn environment(&self) -> Vec<(String, OsString)> {
+    pub fn environment(&self) -> Vec<(&'static [u8], Vec<u8>)> {
         if self.list.is_empty() {
             return Vec::new();
         }
-        let names: Vec<&str> = self.list.iter().map(|s| s.name.as_str()).collect();
-        let starter: Vec<String> = self
-            .list
-            .iter()
-            .enumerate()
-            .map(|(i, s)| [s.starter_key.as_str(), "=", &decimal(3 + i as u64)].concat())
-            .collect();
-        vec![
-            ("LISTEN_FDS".into(), decimal(self.list.len() as u64).into()),
-            ("LISTEN_FDNAMES".into(), names.join(":").into()),
-            ("SERVER_STARTER_PORT".into(), starter.join(";").into()),
-        ]
-    }
-
-    /// Removes the unix socket paths hupwatch created, if they are still its own.
-    fn remove_paths(&self) {
-        for (path, dev, ino) in self.list.iter().filter_map(|s| s.created.as_ref()) {
-            if std::fs::symlink_metadata(path).is_ok_and(|m| m.dev() == *dev && m.ino() == *ino) {
-                let _ = std::fs::remove_file(path);
+        let mut names = Vec::new();
+        let mut starter = Vec::new();
+        for (i, s) in self.list.iter().enumerate() {
+            if i > 0 {
+                names.push(b':');
+                starter.push(b';');
             }
+            names.extend_from_slice(&s.name);
+            starter.extend_from_slice(&s.starter_key);
+            starter.extend_from_slice(Line::bare().text("=").num(3 + i as u64).as_bytes());
         }
+        vec![
+            (b"LISTEN_FDS", Line::bare().num(self.list.len() as u64).as_bytes().to_vec()),
+            (b"LISTEN_FDNAMES", names),
+            (b"SERVER_STARTER_PORT", starter),
+        ]
     }
 }
 
 impl Drop for Sockets {
     /// However hupwatch ends (an error during set-up included), the socket
-    /// files it created go. Never runs in a child: it execs or _exits.
+    /// files it created go, if they are still its own. Never runs in a
+    /// child: it execs or _exits.
     fn drop(&mut self) {
-        self.remove_paths();
-    }
-}
-
-fn errno_message(what: &str, e: sys::Errno) -> String {
-    [what, ": ", &String::from_utf8_lossy(sys::strerror(e))].concat()
-}
-
-fn io_message(what: &str, e: &io::Error) -> String {
-    match e.raw_os_error() {
-        Some(n) => errno_message(what, sys::Errno(n)),
-        None => [what, ": failed"].concat(),
+        for (path, created) in self.list.iter().filter_map(|s| s.created.as_ref()) {
+            if sys::stat(path, false).is_ok_and(|now| now.same_file(created)) {
+                let _ = sys::unlink(path);
+            }
+        }
     }
 }
 
 /// Sockets from systemd (or any socket activator) meant for hupwatch:
 /// LISTEN_PID names hupwatch and LISTEN_FDS counts descriptors from 3.
 fn inherited() -> Vec<Socket> {
-    let var = |name| std::env::var(name).ok();
-    let ours = var("LISTEN_PID").and_then(|p| p.parse::<i32>().ok()) == Some(sys::getpid());
-    let count = var("LISTEN_FDS").and_then(|n| n.parse::<i32>().ok()).unwrap_or(0);
-    if !ours || count <= 0 {
+    let number = |key| core::str::from_utf8(sys::getenv(key)?).ok()?.parse::<i32>().ok();
+    let count = number(b"LISTEN_FDS").unwrap_or(0);
+    if number(b"LISTEN_PID") != Some(sys::getpid()) || count <= 0 {
         return Vec::new();
     }
-    let names = var("LISTEN_FDNAMES").unwrap_or_default();
-    let mut names = names.split(':');
-    (0..count)
-        .filter_map(|i| {
-            let fd = 3 + i;
-            let name = names.next().filter(|n| !n.is_empty()).unwrap_or("unknown").to_string();
-            // Not passed on to hupwatch's own exec'd children unless handed over.
-            sys::set_cloexec(fd, true).ok()?;
-            let starter_key = sys::getsockname(fd).map_or_else(|| name.clone(), address_text);
-            Some(Socket { fd, starter_key, name, created: None })
-        })
-        .collect()
+    let mut names = sys::getenv(b"LISTEN_FDNAMES").unwrap_or_default().split(|&b| b == b':');
+    let mut list = Vec::new();
+    for fd in 3..3 + count {
+        let name = names.next().filter(|n| !n.is_empty()).unwrap_or(b"unknown").to_vec();
+        // Not passed on to hupwatch's own exec'd children unless handed over.
+        if sys::set_cloexec(fd, true).is_err() {
+            continue;
+        }
+        let starter_key = sys::getsockname(fd).map_or_else(|| name.clone(), address_text);
+        list.push(Socket { fd, starter_key, name, created: None });
+    }
+    list
 }
 
-/// An address as Server::Starter writes it: `127.0.0.1:8000`, `[::1]:80`, a path.
-/// Written by hand: the Display impls of the address types would bring the
-/// formatting machinery into the binary. IPv6 groups are not compressed.
-fn address_text(name: sys::SockName) -> String {
-    let mut text = String::new();
+/// An address as Server::Starter writes it: `127.0.0.1:8000`, `[::1]:80`, a
+/// path. IPv6 groups are not compressed.
+fn address_text(name: SockName) -> Vec<u8> {
+    let mut text = Line::bare();
     match name {
-        sys::SockName::Inet(ip, port) => {
+        SockName::Inet(ip, port) => {
             for (i, octet) in ip.iter().enumerate() {
-                text.push_str(if i == 0 { "" } else { "." });
-                text.push_str(&decimal(*octet as u64));
+                text.text(if i == 0 { "" } else { "." }).num(*octet as u64);
             }
-            text.push(':');
-            text.push_str(&decimal(port as u64));
+            text.text(":").num(port as u64);
         }
-        sys::SockName::Inet6(ip, port) => {
-            text.push('[');
+        SockName::Inet6(ip, port) => {
+            text.text("[");
             for (i, group) in ip.chunks(2).enumerate() {
-                text.push_str(if i == 0 { "" } else { ":" });
+                text.text(if i == 0 { "" } else { ":" });
                 let group = u16::from_be_bytes([group[0], group[1]]);
                 let digits = [group >> 12, group >> 8 & 0xf, group >> 4 & 0xf, group & 0xf];
                 let first = digits.iter().position(|&d| d != 0).unwrap_or(3);
-                text.extend(digits[first..].iter().map(|&d| char::from(b"0123456789abcdef"[d as usize])));
+                for &d in &digits[first..] {
+                    text.bytes(&[b"0123456789abcdef"[d as usize]]);
+                }
             }
-            text.push_str("]:");
-            text.push_str(&decimal(port as u64));
+            text.text("]:").num(port as u64);
         }
-        sys::SockName::Unix(path) => text.push_str(&String::from_utf8_lossy(&path)),
+        SockName::Unix(path) => return path,
     }
-    text
+    text.as_bytes().to_vec()
 }
 
-/// The longest path a unix socket address holds (sun_path less its NUL).
-const MAX_UNIX_PATH: usize = 107;
+/// A LISTEN_FDNAMES entry: names are separated by colons, so none may hold one.
+fn fd_name(text: &[u8]) -> Vec<u8> {
+    text.iter().map(|&b| if b == b':' { b'-' } else { b }).collect()
+}
 
-fn bind(address: &Address) -> Result<Socket, SetupError> {
-    match address {
-        Address::Tcp(addr, text) => {
-            let what = ["cannot listen on tcp:", text].concat();
-            let listener = TcpListener::bind(addr).map_err(|e| io_message(&what, &e))?;
-            let fd = listener.into_raw_fd();
-            sys::listen(fd, BACKLOG).map_err(|e| errno_message(&what, e))?;
-            let name = ["tcp-", &text.replace(':', "-")].concat();
-            Ok(Socket { fd, name, starter_key: text.clone(), created: None })
-        }
-        Address::Unix(path) => {
-            let what = ["cannot listen on unix:", &path.to_string_lossy()].concat();
-            let bytes = path.as_os_str().as_bytes();
-            if bytes.len() > MAX_UNIX_PATH {
-                return Err([what.as_str(), ": the path is longer than the 107 bytes a socket address holds"].concat());
-            }
-            // `@name`: an abstract socket, as in systemd's ListenStream=@name.
-            if let Some(abstract_name) = bytes.strip_prefix(b"@") {
-                let addr = SocketAddr::from_abstract_name(abstract_name).map_err(|e| io_message(&what, &e))?;
-                let listener = UnixListener::bind_addr(&addr).map_err(|e| io_message(&what, &e))?;
-                let fd = listener.into_raw_fd();
-                sys::listen(fd, BACKLOG).map_err(|e| errno_message(&what, e))?;
-                let name = String::from_utf8_lossy(abstract_name).replace(':', "-");
-                let starter_key = String::from_utf8_lossy(bytes).into_owned();
-                return Ok(Socket { fd, name, starter_key, created: None });
-            }
-            remove_stale(path).map_err(|m| [what.as_str(), ": ", &m].concat())?;
-            let listener = UnixListener::bind(path).map_err(|e| io_message(&what, &e))?;
-            let meta = std::fs::symlink_metadata(path).map_err(|e| io_message(&what, &e))?;
-            let fd = listener.into_raw_fd();
-            sys::listen(fd, BACKLOG).map_err(|e| errno_message(&what, e))?;
-            let name = path.file_name().map_or("unix".into(), |n| n.to_string_lossy().replace(':', "-"));
-            let starter_key = path.to_string_lossy().into_owned();
-            Ok(Socket { fd, name, starter_key, created: Some((path.clone(), meta.dev(), meta.ino())) })
+fn bind(address: &Address) -> Result<Socket, Fatal> {
+    let (socket, text, prefix) = match address {
+        Address::Tcp(socket, text) => (socket.clone(), text.as_bytes(), "tcp:"),
+        Address::Unix(path) => (SockName::Unix(path.clone()), &path[..], "unix:"),
+    };
+    let what = [b"cannot listen on ", prefix.as_bytes(), text].concat();
+    let fail = |e: Errno| Fatal { what: what.clone(), errno: Some(e) };
+    // A unix socket's file; `@name` is an abstract socket (as in systemd's
+    // ListenStream=@name), with no file.
+    let file = match address {
+        Address::Unix(path) if !path.starts_with(b"@") => Some(path),
+        _ => None,
+    };
+    if let Address::Unix(path) = address {
+        if path.len() > 107 {
+            return Err(Fatal::message(&[&what, b": the path is longer than the 107 bytes a socket address holds"]));
         }
     }
+    if let Some(path) = file {
+        remove_stale(path).map_err(|why| Fatal::message(&[&what, b": ", &why.what]).errno(why.errno))?;
+    }
+    let fd = sys::socket(&socket, libc::SOCK_STREAM).map_err(fail)?;
+    if !matches!(socket, SockName::Unix(_)) {
+        sys::enable_socket_option(fd.0, libc::SO_REUSEADDR).map_err(fail)?;
+    }
+    sys::bind(fd.0, &socket).map_err(fail)?;
+    // The file is hupwatch's from here on: it goes when set-up fails now,
+    // or with `Sockets` at exit.
+    let listening = sys::listen(fd.0, BACKLOG).and_then(|()| file.map(|path| sys::stat(path, false)).transpose());
+    let stat = match listening {
+        Ok(stat) => stat,
+        Err(e) => {
+            if let Some(path) = file {
+                let _ = sys::unlink(path);
+            }
+            return Err(fail(e));
+        }
+    };
+    let name = match address {
+        Address::Tcp(..) => [b"tcp-", &fd_name(text)[..]].concat(),
+        Address::Unix(path) => match path.strip_prefix(b"@") {
+            Some(abstract_name) => fd_name(abstract_name),
+            None => fd_name(path::file_name(path).unwrap_or(b"unix")),
+        },
+    };
+    Ok(Socket {
+        fd: fd.into_raw(),
+        name,
+        starter_key: text.to_vec(),
+        created: file.zip(stat).map(|(path, stat)| (path.clone(), stat)),
+    })
 }
 
 /// A socket file left behind by a crash is replaced; a live socket or a file
 /// that is not a socket is an error.
-fn remove_stale(path: &Path) -> Result<(), String> {
-    let Ok(meta) = std::fs::symlink_metadata(path) else { return Ok(()) };
-    if !meta.file_type().is_socket() {
-        return Err("the path exists and is not a socket".into());
+fn remove_stale(path: &[u8]) -> Result<(), Fatal> {
+    let Ok(stat) = sys::stat(path, false) else { return Ok(()) };
+    if !stat.is_socket() {
+        return Err(Fatal::message(&[b"the path exists and is not a socket"]));
     }
-    match UnixStream::connect(path) {
-        Ok(_) => Err("a process is listening on it".into()),
-        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
-            std::fs::remove_file(path).map_err(|e| io_message("cannot remove the stale socket", &e))
-        }
-        Err(e) => Err(io_message("cannot check the existing socket", &e)),
+    let address = SockName::Unix(path.to_vec());
+    let probe = sys::socket(&address, libc::SOCK_STREAM).map_err(Fatal::with(b"cannot check the existing socket"))?;
+    match sys::connect(probe.0, &address) {
+        Ok(()) => Err(Fatal::message(&[b"a process is listening on it"])),
+        Err(Errno(libc::ECONNREFUSED)) => sys::unlink(path).map_err(Fatal::with(b"cannot remove the stale socket")),
+        Err(e) => Err(Fatal::with(b"cannot check the existing socket")(e)),
     }
 }
 
@@ -264,33 +249,39 @@ fn remove_stale(path: &Path) -> Result<(), String> {
 mod tests {
     use super::*;
 
+    fn text(name: SockName) -> String {
+        String::from_utf8(address_text(name)).unwrap()
+    }
+
     #[test]
     fn formats_socket_addresses_without_display() {
-        assert_eq!(address_text(sys::SockName::Inet([127, 0, 0, 1], 8000)), "127.0.0.1:8000");
+        assert_eq!(text(SockName::Inet([127, 0, 0, 1], 8000)), "127.0.0.1:8000");
         let mut v6 = [0u8; 16];
         v6[15] = 1;
-        v6[0] = 0x20;
-        v6[1] = 0x01;
-        v6[2] = 0x0d;
-        v6[3] = 0xb8;
-        assert_eq!(address_text(sys::SockName::Inet6(v6, 80)), "[2001:db8:0:0:0:0:0:1]:80");
-        assert_eq!(address_text(sys::SockName::Unix(b"@name".to_vec())), "@name");
+        v6[..4].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
+        assert_eq!(text(SockName::Inet6(v6, 80)), "[2001:db8:0:0:0:0:0:1]:80");
+        assert_eq!(text(SockName::Unix(b"@name".to_vec())), "@name");
     }
 
     #[test]
     fn parses_addresses() {
-        let tcp = |s: &str, text: &str| Address::Tcp(s.parse().unwrap(), text.into());
-        assert_eq!(parse("tcp:127.0.0.1:8000"), Some(tcp("127.0.0.1:8000", "127.0.0.1:8000")));
-        assert_eq!(parse("tcp:[::1]:80"), Some(tcp("[::1]:80", "[::1]:80")));
-        assert_eq!(parse("tcp::8080"), Some(tcp("0.0.0.0:8080", ":8080")));
-        assert_eq!(parse("tcp:localhost:1"), Some(tcp("127.0.0.1:1", "localhost:1")));
-        assert_eq!(parse("unix:/run/app.sock"), Some(Address::Unix("/run/app.sock".into())));
+        let tcp = |s: SockName, text: &str| Some(Address::Tcp(s, text.into()));
+        let mut v6 = [0u8; 16];
+        v6[15] = 1;
+        assert_eq!(parse("tcp:127.0.0.1:8000"), tcp(SockName::Inet([127, 0, 0, 1], 8000), "127.0.0.1:8000"));
+        assert_eq!(parse("tcp:[::1]:80"), tcp(SockName::Inet6(v6, 80), "[::1]:80"));
+        assert_eq!(parse("tcp::8080"), tcp(SockName::Inet([0; 4], 8080), ":8080"));
+        assert_eq!(parse("tcp:localhost:1"), tcp(SockName::Inet([127, 0, 0, 1], 1), "localhost:1"));
+        assert_eq!(parse("unix:/run/app.sock"), Some(Address::Unix(b"/run/app.sock".to_vec())));
         for bad in [
             "",
             "tcp:",
             "tcp:1.2.3.4",
             "tcp:1.2.3.4:99999",
+            "tcp:01.2.3.4:80",
+            "tcp:1.2.3:80",
             "tcp:::1:80",
+            "tcp:[1.2.3.4]:80",
             "tcp:host.example:80",
             "unix:",
             "udp:1.2.3.4:5",
@@ -298,5 +289,10 @@ mod tests {
         ] {
             assert_eq!(parse(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn fd_names_hold_no_colon() {
+        assert_eq!(fd_name(b"127.0.0.1:80"), b"127.0.0.1-80");
     }
 }

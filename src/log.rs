@@ -124,11 +124,37 @@ impl Line {
     }
 }
 
-/// A number in decimal, without the formatting machinery.
-pub fn decimal(n: u64) -> String {
-    let mut l = Line::bare();
-    l.num(n);
-    String::from_utf8_lossy(l.as_bytes()).into_owned()
+/// hupwatch's own failure before or while it runs (exit status 1): what it
+/// could not do, and the system's reason when there is one.
+#[derive(Debug)]
+pub struct Fatal {
+    pub what: Vec<u8>,
+    pub errno: Option<sys::Errno>,
+}
+
+impl Fatal {
+    pub fn message(parts: &[&[u8]]) -> Fatal {
+        Fatal { what: parts.concat(), errno: None }
+    }
+
+    /// For `map_err`: the failed call's errno as the reason for `what`.
+    pub fn with(what: &'static [u8]) -> impl Fn(sys::Errno) -> Fatal {
+        move |e| Fatal { what: what.to_vec(), errno: Some(e) }
+    }
+
+    pub fn errno(self, errno: Option<sys::Errno>) -> Fatal {
+        Fatal { errno, ..self }
+    }
+
+    /// Prints the failure as one line: `cannot ...: reason`.
+    pub fn emit(&self) {
+        let mut l = Line::new(Level::Error);
+        l.bytes(&self.what);
+        if let Some(e) = self.errno {
+            l.text(": ").errno(e);
+        }
+        l.emit();
+    }
 }
 
 pub fn line(level: Level) -> Option<Line> {

@@ -12,6 +12,7 @@ mod event_loop;
 mod listen;
 mod log;
 mod notify;
+mod path;
 mod signals;
 mod spawn;
 mod supervisor;
@@ -37,7 +38,7 @@ fn run_main(args: Vec<OsString>) -> i32 {
         Ok(cli::Parsed::Run(config)) => match event_loop::run(config) {
             Ok(code) => code as i32,
             Err(fatal) => {
-                event_loop::report_fatal(&fatal);
+                fatal.emit();
                 EXIT_FATAL
             }
         },

@@ -5,15 +5,10 @@
 //! itself was given NOTIFY_SOCKET, it tells its supervisor READY, RELOADING
 //! and STOPPING, so `systemctl reload` waits for the real reload.
 
-use crate::log::{self, Level, Line};
+use crate::log::{self, Fatal, Level, Line};
+use crate::path;
 use crate::supervisor::{Pid, Report};
-use crate::sys::{self, Fd};
-use std::ffi::OsString;
-use std::os::linux::net::SocketAddrExt;
-use std::os::unix::fs::DirBuilderExt;
-use std::os::unix::io::AsRawFd;
-use std::os::unix::net::{SocketAddr, UnixDatagram};
-use std::path::PathBuf;
+use crate::sys::{self, Fd, OwnedFd, SockName};
 
 /// What a generation said that hupwatch acts on.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -32,51 +27,52 @@ pub fn parse(datagram: &[u8]) -> impl Iterator<Item = Message<'_>> {
 struct GenerationSocket {
     number: u32,
     pid: Option<Pid>,
-    socket: UnixDatagram,
-    path: PathBuf,
+    socket: OwnedFd,
+    path: Vec<u8>,
 }
 
 /// The private directory of the generations' notify sockets.
 pub struct Downward {
-    dir: PathBuf,
+    dir: Vec<u8>,
     sockets: Vec<GenerationSocket>,
 }
 
 impl Downward {
     /// Creates the private directory: under $RUNTIME_DIRECTORY,
     /// $XDG_RUNTIME_DIR or $TMPDIR when set, else /tmp, /run or /dev/shm.
-    pub fn create() -> Result<Downward, String> {
-        let mut bases: Vec<PathBuf> = ["RUNTIME_DIRECTORY", "XDG_RUNTIME_DIR", "TMPDIR"]
-            .iter()
-            .filter_map(std::env::var_os)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-            .collect();
-        bases.extend(["/tmp", "/run", "/dev/shm"].map(PathBuf::from));
-        let pid = log::decimal(sys::getpid().max(0) as u64);
-        for base in &bases {
+    pub fn create() -> Result<Downward, Fatal> {
+        let from_env = [&b"RUNTIME_DIRECTORY"[..], b"XDG_RUNTIME_DIR", b"TMPDIR"].into_iter().filter_map(sys::getenv);
+        let bases = from_env.filter(|v| !v.is_empty()).chain([&b"/tmp"[..], b"/run", b"/dev/shm"]);
+        for base in bases {
             for attempt in 0..8u64 {
                 let salt = (sys::monotonic_ns() ^ attempt.wrapping_mul(0x9e37_79b9_7f4a_7c15)) % 1_000_000;
-                let dir = base.join(["hupwatch-", &pid, "-", &log::decimal(salt)].concat());
-                match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+                let mut name = Line::bare();
+                name.text("hupwatch-").num(sys::getpid().max(0) as u64).text("-").num(salt);
+                let dir = path::join(base, name.as_bytes());
+                match sys::mkdir(&dir, 0o700) {
                     Ok(()) => return Ok(Downward { dir, sockets: Vec::new() }),
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                    Err(sys::Errno(libc::EEXIST)) => continue,
                     Err(_) => break,
                 }
             }
         }
-        Err("cannot create a private directory for the notify sockets (set TMPDIR to a writable directory)".into())
+        Err(Fatal::message(&[
+            b"cannot create a private directory for the notify sockets (set TMPDIR to a writable directory)",
+        ]))
     }
 
     /// Binds generation `number`'s socket; returns the NOTIFY_SOCKET value.
-    pub fn prepare(&mut self, number: u32) -> Result<OsString, sys::Errno> {
-        let path = self.dir.join(["gen-", &log::decimal(number as u64)].concat());
-        let _ = std::fs::remove_file(&path);
-        let to_errno = |e: std::io::Error| sys::Errno(e.raw_os_error().unwrap_or(libc::EIO));
-        let socket = UnixDatagram::bind(&path).map_err(to_errno)?;
-        sys::set_pass_credentials(socket.as_raw_fd())?;
+    pub fn prepare(&mut self, number: u32) -> Result<Vec<u8>, sys::Errno> {
+        let mut name = Line::bare();
+        name.text("gen-").num(number as u64);
+        let path = path::join(&self.dir, name.as_bytes());
+        let _ = sys::unlink(&path);
+        let address = SockName::Unix(path.clone());
+        let socket = sys::socket(&address, libc::SOCK_DGRAM)?;
+        sys::bind(socket.0, &address)?;
+        sys::enable_socket_option(socket.0, libc::SO_PASSCRED)?;
         self.sockets.push(GenerationSocket { number, pid: None, socket, path: path.clone() });
-        Ok(path.into_os_string())
+        Ok(path)
     }
 
     pub fn started(&mut self, number: u32, pid: Pid) {
@@ -89,18 +85,18 @@ impl Downward {
     pub fn forget(&mut self, number: u32) {
         if let Some(i) = self.sockets.iter().position(|s| s.number == number) {
             let s = self.sockets.remove(i);
-            let _ = std::fs::remove_file(&s.path);
+            let _ = sys::unlink(&s.path);
         }
     }
 
     pub fn fds(&self) -> impl Iterator<Item = Fd> + '_ {
-        self.sockets.iter().map(|s| s.socket.as_raw_fd())
+        self.sockets.iter().map(|s| s.socket.0)
     }
 
     /// Reads every queued datagram of the socket `fd`; returns the leader
     /// pids of generations that reported READY=1.
     pub fn receive(&mut self, fd: Fd, ready: &mut Vec<Pid>) {
-        let Some(s) = self.sockets.iter().find(|s| s.socket.as_raw_fd() == fd) else { return };
+        let Some(s) = self.sockets.iter().find(|s| s.socket.0 == fd) else { return };
         let mut buf = [0u8; 4096];
         while let Ok(Some((n, sender))) = sys::recv_with_sender(fd, &mut buf) {
             let Some(leader) = s.pid else { continue };
@@ -129,30 +125,28 @@ impl Downward {
 impl Drop for Downward {
     fn drop(&mut self) {
         for s in self.sockets.drain(..) {
-            let _ = std::fs::remove_file(&s.path);
+            let _ = sys::unlink(&s.path);
         }
-        let _ = std::fs::remove_dir(&self.dir);
+        let _ = sys::rmdir(&self.dir);
     }
 }
 
 /// hupwatch's own supervisor's notify socket.
 pub struct Upward {
-    socket: UnixDatagram,
-    address: SocketAddr,
+    socket: OwnedFd,
+    address: SockName,
     stopping_sent: bool,
 }
 
 impl Upward {
     /// From hupwatch's NOTIFY_SOCKET: a path, or `@name` for an abstract socket.
     pub fn from_env() -> Option<Upward> {
-        let value = std::env::var_os("NOTIFY_SOCKET")?;
-        let bytes = std::os::unix::ffi::OsStrExt::as_bytes(value.as_os_str());
-        let address = match bytes.strip_prefix(b"@") {
-            Some(name) => SocketAddr::from_abstract_name(name).ok()?,
-            None if bytes.first() == Some(&b'/') => SocketAddr::from_pathname(&value).ok()?,
-            None => return None,
-        };
-        let socket = UnixDatagram::unbound().ok()?;
+        let value = sys::getenv(b"NOTIFY_SOCKET")?;
+        if !matches!(value.first(), Some(b'/' | b'@')) {
+            return None;
+        }
+        let address = SockName::Unix(value.to_vec());
+        let socket = sys::socket(&address, libc::SOCK_DGRAM).ok()?;
         Some(Upward { socket, address, stopping_sent: false })
     }
 
@@ -168,7 +162,7 @@ impl Upward {
             }
             self.stopping_sent = true;
         }
-        let _ = self.socket.send_to_addr(line.as_bytes(), &self.address);
+        let _ = sys::send_to(self.socket.0, line.as_bytes(), &self.address);
     }
 }
 

@@ -5,10 +5,6 @@
 
 use crate::log::Line;
 use crate::sys::{self, Errno, Fd, Pid, SigSet};
-use std::ffi::{CString, OsStr, OsString};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
 
 /// The step of the child's set-up that failed.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -24,17 +20,17 @@ pub struct SpawnError {
     pub errno: Errno,
 }
 
-/// What every generation is started with.
+/// What every generation is started with. Strings end with their NUL.
 pub struct Plan {
-    argv: Vec<CString>,
+    argv: Vec<Vec<u8>>,
     argv_ptrs: Vec<*const libc::c_char>,
     /// Owns the strings `env_ptrs` points at.
-    env: Vec<CString>,
+    env: Vec<Vec<u8>>,
     env_ptrs: Vec<*const libc::c_char>,
     /// Index in `env_ptrs` of `LISTEN_PID=`, which the child fills in.
     listen_pid_slot: Option<usize>,
     /// The directory each generation starts in, re-resolved at every spawn.
-    cwd: Option<CString>,
+    cwd: Option<Vec<u8>>,
     /// The caller's signal mask and SIGCHLD disposition, restored in the child.
     mask: SigSet,
     sigchld_ignored: bool,
@@ -47,79 +43,85 @@ pub struct Plan {
 
 /// Environment variables hupwatch never passes on as they are: its own
 /// notification socket and socket-activation variables, which name hupwatch.
-const OWN_VARIABLES: [&str; 6] =
-    ["NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "LISTEN_PIDFDID", "SERVER_STARTER_PORT"];
+const OWN_VARIABLES: [&[u8]; 6] =
+    [b"NOTIFY_SOCKET", b"LISTEN_FDS", b"LISTEN_PID", b"LISTEN_FDNAMES", b"LISTEN_PIDFDID", b"SERVER_STARTER_PORT"];
 
 pub struct PlanOptions<'a> {
-    pub command: &'a [OsString],
+    /// The command and its arguments, none empty of a NUL byte (they come
+    /// from argv, which cannot hold one).
+    pub command: &'a [Vec<u8>],
     pub mask: SigSet,
     pub sigchld_ignored: bool,
     pub kill_at_exit: bool,
     /// Descriptors to hand over, in order, with their variables (LISTEN_FDS...).
     pub pass_fds: Vec<Fd>,
-    pub extra_env: Vec<(String, OsString)>,
+    pub extra_env: Vec<(&'static [u8], Vec<u8>)>,
+}
+
+/// The variable's name in a `KEY=VALUE` entry.
+fn key_of(entry: &[u8]) -> &[u8] {
+    entry.split(|&b| b == b'=').next().unwrap_or(entry)
 }
 
 impl Plan {
-    pub fn new(opts: PlanOptions) -> Result<Plan, &'static str> {
-        let cstring = |s: &OsStr| CString::new(s.as_bytes()).map_err(|_| "argument contains a NUL byte");
-        let argv = opts.command.iter().map(|a| cstring(a)).collect::<Result<Vec<_>, _>>()?;
+    pub fn new(opts: PlanOptions) -> Plan {
+        let argv: Vec<Vec<u8>> = opts.command.iter().map(|a| [&a[..], b"\0"].concat()).collect();
         let mut env = Vec::new();
-        for (key, value) in std::env::vars_os() {
-            let own = OWN_VARIABLES.iter().any(|v| key.as_bytes() == v.as_bytes());
-            let replaced = opts.extra_env.iter().any(|(k, _)| key.as_bytes() == k.as_bytes());
-            if own || replaced {
-                continue;
+        for entry in sys::environment() {
+            let key = key_of(entry);
+            let own = OWN_VARIABLES.contains(&key);
+            let replaced = opts.extra_env.iter().any(|(k, _)| key == *k);
+            if !own && !replaced {
+                env.push([entry, b"\0"].concat());
             }
-            env.push(env_entry(key.as_bytes(), value.as_bytes())?);
         }
         for (key, value) in &opts.extra_env {
-            env.push(env_entry(key.as_bytes(), value.as_bytes())?);
+            env.push(env_entry(key, value));
         }
         let mut listen_pid_slot = None;
         if !opts.pass_fds.is_empty() {
             listen_pid_slot = Some(env.len());
             // Placeholder; the child points this slot at its own "LISTEN_PID=<pid>".
-            env.push(env_entry(b"LISTEN_PID", b"")?);
+            env.push(env_entry(b"LISTEN_PID", b""));
         }
         let argv_ptrs = pointers(&argv);
         let env_ptrs = pointers(&env);
-        Ok(Plan {
+        Plan {
             argv,
             argv_ptrs,
             env,
             env_ptrs,
             listen_pid_slot,
-            cwd: logical_cwd().and_then(|p| CString::new(p.into_os_string().into_vec()).ok()),
+            cwd: logical_cwd(),
             mask: opts.mask,
             sigchld_ignored: opts.sigchld_ignored,
             pass_fds: opts.pass_fds,
             kill_at_exit: opts.kill_at_exit,
             parent: sys::getpid(),
-        })
+        }
     }
 
-    /// Sets (or replaces) one variable for the next spawns. Parent side only.
-    pub fn set_env(&mut self, key: &str, value: &OsStr) -> Result<(), &'static str> {
-        let entry = env_entry(key.as_bytes(), value.as_bytes())?;
-        let is_key = |e: &CString| e.as_bytes().strip_prefix(key.as_bytes()).is_some_and(|r| r.first() == Some(&b'='));
+    /// Sets (or replaces) one variable for the next spawns (the value holds
+    /// no NUL byte). Parent side only.
+    pub fn set_env(&mut self, key: &[u8], value: &[u8]) {
+        let entry = env_entry(key, value);
+        let is_key = |e: &Vec<u8>| key_of(e) == key;
         match self.env.iter().position(is_key) {
             Some(i) => {
-                self.env_ptrs[i] = entry.as_ptr();
+                self.env_ptrs[i] = entry.as_ptr() as *const libc::c_char;
                 self.env[i] = entry;
             }
             None => {
                 // Keep the LISTEN_PID slot's index valid: append after it.
-                self.env_ptrs.insert(self.env.len(), entry.as_ptr());
+                self.env_ptrs.insert(self.env.len(), entry.as_ptr() as *const libc::c_char);
                 self.env.push(entry);
             }
         }
-        Ok(())
     }
 
     /// The command's name as the user typed it.
     pub fn program(&self) -> &[u8] {
-        self.argv.first().map_or(b"", |a| a.as_bytes())
+        self.argv.first().map_or(b"", |a| &a[..a.len() - 1])
     }
 
     /// Forks and execs one generation. Returns once the child has exec'd (or
@@ -219,30 +221,26 @@ fn listen_pid_entry(pid: Pid) -> Line {
     entry
 }
 
-fn env_entry(key: &[u8], value: &[u8]) -> Result<CString, &'static str> {
-    let mut entry = Vec::with_capacity(key.len() + value.len() + 1);
-    entry.extend_from_slice(key);
-    entry.push(b'=');
-    entry.extend_from_slice(value);
-    CString::new(entry).map_err(|_| "environment contains a NUL byte")
+/// `KEY=VALUE` and its NUL.
+fn env_entry(key: &[u8], value: &[u8]) -> Vec<u8> {
+    [key, b"=", value, b"\0"].concat()
 }
 
-fn pointers(strings: &[CString]) -> Vec<*const libc::c_char> {
-    strings.iter().map(|s| s.as_ptr()).chain(std::iter::once(core::ptr::null())).collect()
+fn pointers(strings: &[Vec<u8>]) -> Vec<*const libc::c_char> {
+    strings.iter().map(|s| s.as_ptr() as *const libc::c_char).chain([core::ptr::null()]).collect()
 }
 
 /// The working directory as the caller named it: $PWD when it is absolute and
 /// is the same directory as the real one (so a `current -> releases/N`
 /// symlink is followed again at every spawn), else the resolved path.
-pub fn logical_cwd() -> Option<PathBuf> {
-    let real = std::fs::metadata(".").ok()?;
-    if let Some(pwd) = std::env::var_os("PWD") {
-        let same = std::fs::metadata(&pwd).is_ok_and(|m| m.dev() == real.dev() && m.ino() == real.ino());
-        if pwd.as_bytes().first() == Some(&b'/') && same {
-            return Some(PathBuf::from(pwd));
+pub fn logical_cwd() -> Option<Vec<u8>> {
+    let real = sys::stat(b".", true).ok()?;
+    if let Some(pwd) = sys::getenv(b"PWD") {
+        if pwd.starts_with(b"/") && sys::stat(pwd, true).is_ok_and(|s| s.same_file(&real)) {
+            return Some(pwd.to_vec());
         }
     }
-    std::env::current_dir().ok()
+    sys::getcwd().ok()
 }
 
 #[cfg(test)]

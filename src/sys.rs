@@ -87,6 +87,142 @@ pub fn exit_now(code: c_int) -> ! {
     unsafe { libc::_exit(code) }
 }
 
+// ---------------------------------------------------------------- memory
+
+/// hupwatch's allocator, in place of libc's malloc (about 9 KB of code in a
+/// static musl binary; this is a few hundred bytes). Requests round up to a
+/// power-of-two class from 16 bytes to 2 KiB, carved from 64 KiB anonymous
+/// mappings and kept on one free list per class for reuse; anything larger
+/// gets a mapping of its own, returned at once when freed. hupwatch
+/// allocates while it sets up and then the same few sizes per reload, so the
+/// free lists bound what it holds. It never starts a thread, so no lock.
+pub struct Allocator(core::cell::UnsafeCell<Heap>);
+
+struct Heap {
+    /// The first free block of each class; a free block holds the next one's address.
+    free: [*mut u8; CLASSES],
+    /// The unused rest of the current chunk.
+    next: usize,
+    end: usize,
+}
+
+const SMALLEST: usize = 16;
+/// 16, 32, ..., 2048 bytes.
+const CLASSES: usize = 8;
+const CHUNK: usize = 64 << 10;
+const PAGE: usize = 4096;
+
+// SAFETY: hupwatch is single-threaded (it never starts a thread), so the
+// heap is never reached from two threads. Unit tests, which run in threads,
+// use the system allocator and only private instances of this one.
+unsafe impl Sync for Allocator {}
+
+#[cfg(not(test))]
+#[global_allocator]
+static ALLOCATOR: Allocator = Allocator::new();
+
+impl Allocator {
+    pub const fn new() -> Allocator {
+        Allocator(core::cell::UnsafeCell::new(Heap { free: [core::ptr::null_mut(); CLASSES], next: 0, end: 0 }))
+    }
+}
+
+/// A layout's class (index and block size), or `None` when it is large.
+fn class(layout: core::alloc::Layout) -> Option<(usize, usize)> {
+    let size = layout.size().max(layout.align()).max(SMALLEST).next_power_of_two();
+    let index = (size.trailing_zeros() - SMALLEST.trailing_zeros()) as usize;
+    (index < CLASSES).then_some((index, size))
+}
+
+fn round_up(n: usize, to: usize) -> usize {
+    (n + to - 1) & !(to - 1)
+}
+
+/// Fresh zeroed pages; null when the kernel has none.
+fn map(len: usize) -> *mut u8 {
+    // SAFETY: an anonymous private mapping touches no existing memory.
+    let p = unsafe {
+        libc::mmap(
+            core::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED { core::ptr::null_mut() } else { p as *mut u8 }
+}
+
+// SAFETY: every block handed out is `layout.size()` bytes or more, aligned to
+// `layout.align()` (a class block sits at a multiple of its size inside a
+// page-aligned chunk, and the class is at least the alignment), and belongs
+// to one caller until it is freed.
+unsafe impl core::alloc::GlobalAlloc for Allocator {
+    unsafe fn alloc(&self, layout: core::alloc::Layout) -> *mut u8 {
+        // SAFETY: single-threaded (see `Sync` above), and no reference to
+        // the heap outlives this call.
+        let heap = unsafe { &mut *self.0.get() };
+        let Some((index, size)) = class(layout) else {
+            return if layout.align() > PAGE { core::ptr::null_mut() } else { map(round_up(layout.size(), PAGE)) };
+        };
+        let head = heap.free[index];
+        if !head.is_null() {
+            // SAFETY: a free block's first word holds the next free block.
+            heap.free[index] = unsafe { *(head as *mut *mut u8) };
+            return head;
+        }
+        let mut start = round_up(heap.next, size);
+        if start + size > heap.end {
+            let chunk = map(CHUNK);
+            if chunk.is_null() {
+                return chunk;
+            }
+            start = chunk as usize;
+            heap.end = start + CHUNK;
+        }
+        heap.next = start + size;
+        start as *mut u8
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: core::alloc::Layout) {
+        // SAFETY: as in `alloc`.
+        let heap = unsafe { &mut *self.0.get() };
+        match class(layout) {
+            Some((index, _)) => {
+                // SAFETY: the block is the caller's to give back and holds at
+                // least one aligned pointer (16 bytes or more).
+                unsafe { *(ptr as *mut *mut u8) = heap.free[index] };
+                heap.free[index] = ptr;
+            }
+            // SAFETY: a large block is a mapping of exactly this length.
+            None => unsafe {
+                libc::munmap(ptr as *mut libc::c_void, round_up(layout.size(), PAGE));
+            },
+        }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: core::alloc::Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: the caller guarantees new_size, rounded up to the
+        // alignment, does not overflow isize.
+        let new_layout = unsafe { core::alloc::Layout::from_size_align_unchecked(new_size, layout.align()) };
+        let old_class = class(layout);
+        if old_class.is_some() && old_class == class(new_layout) {
+            return ptr;
+        }
+        // SAFETY: new_layout has a non-zero size (callers never realloc to 0).
+        let new = unsafe { self.alloc(new_layout) };
+        if !new.is_null() {
+            // SAFETY: both blocks are valid for the smaller size and distinct.
+            unsafe {
+                core::ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size));
+                self.dealloc(ptr, layout);
+            }
+        }
+        new
+    }
+}
+
 // ---------------------------------------------------------------- processes
 
 pub fn getpid() -> Pid {
@@ -104,10 +240,21 @@ pub enum Forked {
     Parent(Pid),
 }
 
+#[cfg(target_env = "musl")]
+unsafe extern "C" {
+    /// musl's fork without the atfork machinery: fork() itself would take
+    /// the malloc lock and so link libc's allocator, which hupwatch replaces.
+    fn _Fork() -> Pid;
+}
+
 /// fork(2). hupwatch is single-threaded, so the child may run any code that
 /// does not allocate; the callers keep to async-signal-safe calls.
 pub fn fork() -> Result<Forked, Errno> {
+    #[cfg(target_env = "musl")]
     // SAFETY: single-threaded process; the child only makes raw system calls.
+    let pid = cvt(unsafe { _Fork() })?;
+    #[cfg(not(target_env = "musl"))]
+    // SAFETY: as above.
     let pid = cvt(unsafe { libc::fork() })?;
     Ok(if pid == 0 { Forked::Child } else { Forked::Parent(pid) })
 }
@@ -175,9 +322,10 @@ pub fn set_parent_death_signal(sig: c_int) -> Result<(), Errno> {
     cvt(unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0) }).map(drop)
 }
 
-pub fn chdir(path: &CStr) -> Result<(), Errno> {
-    // SAFETY: path is NUL-terminated.
-    cvt(unsafe { libc::chdir(path.as_ptr()) }).map(drop)
+/// chdir(2); allocates nothing, so the child may call it after fork.
+pub fn chdir(path: &[u8]) -> Result<(), Errno> {
+    // SAFETY: with_cstr passes a NUL-terminated copy of path.
+    with_cstr(path, |p| cvt(unsafe { libc::chdir(p) })).map(drop)
 }
 
 /// execvpe(3): returns only on failure. Both pointer arrays end with NULL.
@@ -188,6 +336,132 @@ pub fn execvpe(file: *const c_char, argv: &[*const c_char], envp: &[*const c_cha
     // outlive the call; both arrays are NULL-terminated.
     unsafe { libc::execvpe(file, argv.as_ptr(), envp.as_ptr()) };
     errno()
+}
+
+// ---------------------------------------------------------------- environment and files
+
+unsafe extern "C" {
+    /// The process environment: a NULL-terminated array of `KEY=VALUE` strings.
+    static environ: *const *const c_char;
+    /// POSIX's address parser (the libc crate does not declare it).
+    fn inet_pton(family: c_int, text: *const c_char, out: *mut libc::c_void) -> c_int;
+}
+
+/// Every `KEY=VALUE` entry of hupwatch's environment, in order.
+pub fn environment() -> impl Iterator<Item = &'static [u8]> {
+    // SAFETY: hupwatch never changes its environment, so environ and its
+    // strings stay valid and unchanged for the whole process.
+    let mut next = unsafe { environ };
+    core::iter::from_fn(move || {
+        if next.is_null() {
+            return None;
+        }
+        // SAFETY: next points into the NULL-terminated environ array.
+        let entry = unsafe { *next };
+        if entry.is_null() {
+            return None;
+        }
+        // SAFETY: as above; entry is a NUL-terminated string.
+        next = unsafe { next.add(1) };
+        // SAFETY: entry is a NUL-terminated string that lives as long as the process.
+        Some(unsafe { CStr::from_ptr(entry) }.to_bytes())
+    })
+}
+
+/// One environment variable's value.
+pub fn getenv(key: &[u8]) -> Option<&'static [u8]> {
+    environment().find_map(|entry| entry.strip_prefix(key)?.strip_prefix(b"="))
+}
+
+/// The longest path handed to the kernel, with its NUL (PATH_MAX).
+const PATH_MAX: usize = 4096;
+
+/// Calls `f` with `text` as a NUL-terminated string built on the stack, so
+/// that no path needs an allocation. Text with a NUL byte, or too long,
+/// fails as the kernel would fail it.
+fn with_cstr<T>(text: &[u8], f: impl FnOnce(*const c_char) -> Result<T, Errno>) -> Result<T, Errno> {
+    let mut buf = [0u8; PATH_MAX];
+    if text.len() >= PATH_MAX {
+        return Err(Errno(libc::ENAMETOOLONG));
+    }
+    if text.contains(&0) {
+        return Err(Errno(libc::EINVAL));
+    }
+    buf[..text.len()].copy_from_slice(text);
+    f(buf.as_ptr() as *const c_char)
+}
+
+/// What stat(2) says of a file, as far as hupwatch looks.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Stat {
+    pub dev: u64,
+    pub ino: u64,
+    pub mode: u32,
+    pub size: i64,
+    /// Modification and change times, seconds and nanoseconds.
+    pub times: [i64; 4],
+}
+
+impl Stat {
+    pub fn is_socket(&self) -> bool {
+        self.mode & libc::S_IFMT == libc::S_IFSOCK
+    }
+
+    pub fn is_symlink(&self) -> bool {
+        self.mode & libc::S_IFMT == libc::S_IFLNK
+    }
+
+    pub fn same_file(&self, other: &Stat) -> bool {
+        self.dev == other.dev && self.ino == other.ino
+    }
+}
+
+/// stat(2), or lstat(2) when `follow` is false.
+pub fn stat(path: &[u8], follow: bool) -> Result<Stat, Errno> {
+    // SAFETY: stat is plain old data; all-zero is a valid value.
+    let mut st: libc::stat = unsafe { core::mem::zeroed() };
+    let flags = if follow { 0 } else { libc::AT_SYMLINK_NOFOLLOW };
+    // SAFETY: p is NUL-terminated and st a valid out-pointer.
+    with_cstr(path, |p| cvt(unsafe { libc::fstatat(libc::AT_FDCWD, p, &mut st, flags) }))?;
+    Ok(Stat {
+        dev: st.st_dev as u64,
+        ino: st.st_ino as u64,
+        mode: st.st_mode,
+        size: st.st_size as i64,
+        times: [st.st_mtime as i64, st.st_mtime_nsec as i64, st.st_ctime as i64, st.st_ctime_nsec as i64],
+    })
+}
+
+/// A symlink's target.
+pub fn readlink(path: &[u8]) -> Result<Vec<u8>, Errno> {
+    let mut buf = [0u8; PATH_MAX];
+    // SAFETY: p is NUL-terminated; buf is writable for its length.
+    let n = with_cstr(path, |p| cvt_size(unsafe { libc::readlink(p, buf.as_mut_ptr() as *mut c_char, buf.len()) }))?;
+    Ok(buf[..n].to_vec())
+}
+
+pub fn mkdir(path: &[u8], mode: u32) -> Result<(), Errno> {
+    // SAFETY: p is NUL-terminated.
+    with_cstr(path, |p| cvt(unsafe { libc::mkdir(p, mode as libc::mode_t) })).map(drop)
+}
+
+pub fn unlink(path: &[u8]) -> Result<(), Errno> {
+    // SAFETY: p is NUL-terminated.
+    with_cstr(path, |p| cvt(unsafe { libc::unlink(p) })).map(drop)
+}
+
+pub fn rmdir(path: &[u8]) -> Result<(), Errno> {
+    // SAFETY: p is NUL-terminated.
+    with_cstr(path, |p| cvt(unsafe { libc::rmdir(p) })).map(drop)
+}
+
+/// The working directory, resolved. The raw system call: libc's getcwd
+/// would bring its own allocator in.
+pub fn getcwd() -> Result<Vec<u8>, Errno> {
+    let mut buf = [0u8; PATH_MAX];
+    // SAFETY: buf is writable for its length; the kernel returns the length with the NUL.
+    let n = cvt_long(unsafe { libc::syscall(libc::SYS_getcwd, buf.as_mut_ptr(), buf.len()) })? as usize;
+    Ok(buf[..n.saturating_sub(1)].to_vec())
 }
 
 // ---------------------------------------------------------------- signals
@@ -401,15 +675,129 @@ pub fn listen(fd: Fd, backlog: c_int) -> Result<(), Errno> {
     cvt(unsafe { libc::listen(fd, backlog) }).map(drop)
 }
 
-/// Asks the kernel to attach the sender's credentials to each datagram.
-pub fn set_pass_credentials(fd: Fd) -> Result<(), Errno> {
+/// Turns on a boolean SOL_SOCKET option (SO_REUSEADDR, SO_PASSCRED).
+pub fn enable_socket_option(fd: Fd, option: c_int) -> Result<(), Errno> {
     let on: c_int = 1;
     let len = core::mem::size_of::<c_int>() as libc::socklen_t;
     // SAFETY: on is a valid int of the given length.
-    cvt(unsafe {
-        libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_PASSCRED, &on as *const c_int as *const libc::c_void, len)
+    cvt(unsafe { libc::setsockopt(fd, libc::SOL_SOCKET, option, &on as *const c_int as *const libc::c_void, len) })
+        .map(drop)
+}
+
+/// A descriptor closed when dropped.
+#[derive(Debug)]
+pub struct OwnedFd(pub Fd);
+
+impl OwnedFd {
+    /// Keeps the descriptor open for good.
+    pub fn into_raw(self) -> Fd {
+        core::mem::ManuallyDrop::new(self).0
+    }
+}
+
+impl Drop for OwnedFd {
+    fn drop(&mut self) {
+        close(self.0);
+    }
+}
+
+/// A close-on-exec socket of the address's family.
+pub fn socket(address: &SockName, kind: c_int) -> Result<OwnedFd, Errno> {
+    let family = match address {
+        SockName::Inet(..) => libc::AF_INET,
+        SockName::Inet6(..) => libc::AF_INET6,
+        SockName::Unix(_) => libc::AF_UNIX,
+    };
+    // SAFETY: plain system call on integers.
+    cvt(unsafe { libc::socket(family, kind | libc::SOCK_CLOEXEC, 0) }).map(OwnedFd)
+}
+
+/// An address in the kernel's layout, and its length.
+fn raw_address(address: &SockName) -> Result<(libc::sockaddr_storage, libc::socklen_t), Errno> {
+    // SAFETY: sockaddr_storage is plain old data; all-zero is a valid value.
+    let mut storage: libc::sockaddr_storage = unsafe { core::mem::zeroed() };
+    let p = &mut storage as *mut libc::sockaddr_storage;
+    let len = match address {
+        SockName::Inet(ip, port) => {
+            // SAFETY: sockaddr_storage is large and aligned enough for any address.
+            let a = unsafe { &mut *(p as *mut libc::sockaddr_in) };
+            a.sin_family = libc::AF_INET as libc::sa_family_t;
+            a.sin_port = port.to_be();
+            a.sin_addr.s_addr = u32::from_ne_bytes(*ip);
+            core::mem::size_of::<libc::sockaddr_in>()
+        }
+        SockName::Inet6(ip, port) => {
+            // SAFETY: as above.
+            let a = unsafe { &mut *(p as *mut libc::sockaddr_in6) };
+            a.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+            a.sin6_port = port.to_be();
+            a.sin6_addr.s6_addr = *ip;
+            core::mem::size_of::<libc::sockaddr_in6>()
+        }
+        SockName::Unix(path) => {
+            // SAFETY: as above.
+            let a = unsafe { &mut *(p as *mut libc::sockaddr_un) };
+            a.sun_family = libc::AF_UNIX as libc::sa_family_t;
+            // `@name` is abstract: a leading NUL and no terminating one.
+            let (bytes, start, nul) = match path.strip_prefix(b"@") {
+                Some(name) => (name, 1, 0),
+                None => (&path[..], 0, 1),
+            };
+            if start + bytes.len() + nul > a.sun_path.len() {
+                return Err(Errno(libc::ENAMETOOLONG));
+            }
+            if nul == 1 && bytes.contains(&0) {
+                return Err(Errno(libc::EINVAL));
+            }
+            for (slot, &b) in a.sun_path[start..].iter_mut().zip(bytes) {
+                *slot = b as c_char;
+            }
+            core::mem::size_of::<libc::sa_family_t>() + start + bytes.len() + nul
+        }
+    };
+    Ok((storage, len as libc::socklen_t))
+}
+
+pub fn bind(fd: Fd, address: &SockName) -> Result<(), Errno> {
+    let (raw, len) = raw_address(address)?;
+    // SAFETY: raw holds a valid address of length len.
+    cvt(unsafe { libc::bind(fd, &raw as *const _ as *const libc::sockaddr, len) }).map(drop)
+}
+
+pub fn connect(fd: Fd, address: &SockName) -> Result<(), Errno> {
+    let (raw, len) = raw_address(address)?;
+    loop {
+        // SAFETY: raw holds a valid address of length len.
+        match cvt(unsafe { libc::connect(fd, &raw as *const _ as *const libc::sockaddr, len) }) {
+            Err(Errno(libc::EINTR)) => continue,
+            r => return r.map(drop),
+        }
+    }
+}
+
+/// Sends one datagram without blocking and without SIGPIPE.
+pub fn send_to(fd: Fd, buf: &[u8], address: &SockName) -> Result<usize, Errno> {
+    let (raw, len) = raw_address(address)?;
+    // SAFETY: buf is readable for its length; raw holds a valid address of length len.
+    cvt_size(unsafe {
+        libc::sendto(
+            fd,
+            buf.as_ptr() as *const libc::c_void,
+            buf.len(),
+            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+            &raw as *const _ as *const libc::sockaddr,
+            len,
+        )
     })
-    .map(drop)
+}
+
+/// inet_pton(3) for IPv4 (4 bytes out) or IPv6 (16 bytes out).
+pub fn parse_ip<const N: usize>(text: &[u8]) -> Option<[u8; N]> {
+    let family = if N == 4 { libc::AF_INET } else { libc::AF_INET6 };
+    let mut out = [0u8; N];
+    // SAFETY: p is NUL-terminated and out large enough for the family.
+    let ret = with_cstr(text, |p| Ok(unsafe { inet_pton(family, p, out.as_mut_ptr() as *mut libc::c_void) }));
+    (ret == Ok(1)).then_some(out)
 }
 
 /// Receives one datagram without blocking, with the sender's pid from
@@ -472,9 +860,9 @@ pub fn inotify_init() -> Result<Fd, Errno> {
 
 /// Watches `path` (following symlinks); returns the watch descriptor, which
 /// is the same for the same inode.
-pub fn inotify_add_watch(fd: Fd, path: &CStr, mask: u32) -> Result<c_int, Errno> {
-    // SAFETY: path is NUL-terminated.
-    cvt(unsafe { libc::inotify_add_watch(fd, path.as_ptr(), mask) })
+pub fn inotify_add_watch(fd: Fd, path: &[u8], mask: u32) -> Result<c_int, Errno> {
+    // SAFETY: with_cstr passes a NUL-terminated copy of path.
+    with_cstr(path, |p| cvt(unsafe { libc::inotify_add_watch(fd, p, mask) }))
 }
 
 pub fn inotify_rm_watch(fd: Fd, wd: c_int) {
@@ -482,7 +870,9 @@ pub fn inotify_rm_watch(fd: Fd, wd: c_int) {
     unsafe { libc::inotify_rm_watch(fd, wd) };
 }
 
-/// A socket's own address, as getsockname(2) reports it.
+/// A socket address: what getsockname(2) reports, and what hupwatch binds,
+/// connects and sends to.
+#[derive(Clone, PartialEq, Eq, Debug)]
 pub enum SockName {
     Inet([u8; 4], u16),
     Inet6([u8; 16], u16),
@@ -548,5 +938,103 @@ pub fn sigtimedwait(set: SigSet, timeout_ns: Option<u64>) -> Result<Option<SigIn
         Ok(signo) => Ok(Some(SigInfo { signo: signo as c_int, code: info.si_code, pid: unsafe { info.si_pid() } })),
         Err(EAGAIN) | Err(Errno(libc::EINTR)) => Ok(None),
         Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::alloc::{GlobalAlloc, Layout};
+
+    fn layout(size: usize, align: usize) -> Layout {
+        Layout::from_size_align(size, align).unwrap()
+    }
+
+    #[test]
+    fn allocator_aligns_and_never_overlaps() {
+        let heap = Allocator::new();
+        let mut blocks = Vec::new();
+        for (i, size) in [1, 7, 16, 17, 100, 512, 2000, 2048, 2049, 10_000].into_iter().cycle().take(300).enumerate() {
+            let align = [1, 8, 16, 64, 4096][i % 5];
+            let l = layout(size, align);
+            // SAFETY: l has a non-zero size.
+            let p = unsafe { heap.alloc(l) };
+            assert!(!p.is_null());
+            assert_eq!(p as usize % align, 0, "size {size} align {align}");
+            // SAFETY: the block is ours and l.size() bytes long.
+            unsafe { core::ptr::write_bytes(p, i as u8, size) };
+            blocks.push((p, l, i as u8));
+        }
+        for &(p, l, fill) in &blocks {
+            // SAFETY: as above; every block still holds its own fill.
+            let bytes = unsafe { core::slice::from_raw_parts(p, l.size()) };
+            assert!(bytes.iter().all(|&b| b == fill));
+            // SAFETY: p came from this allocator with layout l.
+            unsafe { heap.dealloc(p, l) };
+        }
+    }
+
+    #[test]
+    fn allocator_reuses_freed_blocks() {
+        let heap = Allocator::new();
+        let sizes = [24, 24, 100, 700, 3000];
+        // SAFETY (whole test): every pointer comes from `heap` with the layout it is freed with.
+        let first: Vec<*mut u8> = sizes.iter().map(|&s| unsafe { heap.alloc(layout(s, 8)) }).collect();
+        for (&p, &s) in first.iter().zip(&sizes) {
+            unsafe { heap.dealloc(p, layout(s, 8)) };
+        }
+        // SAFETY: reading the bump pointer of a heap no one else uses.
+        let high_water = unsafe { (*heap.0.get()).next };
+        for _ in 0..1000 {
+            let again: Vec<*mut u8> = sizes.iter().map(|&s| unsafe { heap.alloc(layout(s, 8)) }).collect();
+            for (&p, &s) in again.iter().zip(&sizes) {
+                unsafe { heap.dealloc(p, layout(s, 8)) };
+            }
+        }
+        assert_eq!(unsafe { (*heap.0.get()).next }, high_water, "a steady load takes no new memory");
+    }
+
+    #[test]
+    fn allocator_realloc_keeps_contents() {
+        let heap = Allocator::new();
+        // SAFETY (whole test): each pointer is used with the layout it was last given.
+        unsafe {
+            let p = heap.alloc(layout(20, 1));
+            core::ptr::copy_nonoverlapping(b"hupwatch-realloc-ok!".as_ptr(), p, 20);
+            assert_eq!(heap.realloc(p, layout(20, 1), 30), p, "same class: the same block");
+            let q = heap.realloc(p, layout(30, 1), 5000);
+            assert_eq!(core::slice::from_raw_parts(q, 20), b"hupwatch-realloc-ok!");
+            let r = heap.realloc(q, layout(5000, 1), 40);
+            assert_eq!(core::slice::from_raw_parts(r, 20), b"hupwatch-realloc-ok!");
+            heap.dealloc(r, layout(40, 1));
+        }
+    }
+
+    #[test]
+    fn socket_addresses_in_the_kernel_layout() {
+        let (_, len) = raw_address(&SockName::Unix(b"/run/x.sock".to_vec())).unwrap();
+        assert_eq!(len as usize, 2 + 11 + 1);
+        let (raw, len) = raw_address(&SockName::Unix(b"@name".to_vec())).unwrap();
+        assert_eq!(len as usize, 2 + 1 + 4, "abstract: a leading NUL, no trailing one");
+        // SAFETY: raw_address wrote a sockaddr_un.
+        let un = unsafe { &*(&raw as *const _ as *const libc::sockaddr_un) };
+        assert_eq!(un.sun_path[..5].iter().map(|&c| c as u8).collect::<Vec<_>>(), b"\0name");
+        assert_eq!(raw_address(&SockName::Unix(vec![b'a'; 108])).err(), Some(Errno(libc::ENAMETOOLONG)));
+        assert_eq!(raw_address(&SockName::Unix(b"a\0b".to_vec())).err(), Some(Errno(libc::EINVAL)));
+        let (raw, _) = raw_address(&SockName::Inet([127, 0, 0, 1], 8000)).unwrap();
+        // SAFETY: raw_address wrote a sockaddr_in.
+        let v4 = unsafe { &*(&raw as *const _ as *const libc::sockaddr_in) };
+        assert_eq!((u16::from_be(v4.sin_port), v4.sin_addr.s_addr.to_ne_bytes()), (8000, [127, 0, 0, 1]));
+    }
+
+    #[test]
+    fn files_and_paths() {
+        assert!(stat(b"/", true).is_ok_and(|s| !s.is_symlink() && !s.is_socket()));
+        assert_eq!(stat(b"/no/such/path", true), Err(ENOENT));
+        assert_eq!(stat(b"a\0b", true), Err(Errno(libc::EINVAL)));
+        assert_eq!(stat(&[b'a'; PATH_MAX], true), Err(Errno(libc::ENAMETOOLONG)));
+        assert_eq!(getcwd().unwrap(), std::env::current_dir().unwrap().as_os_str().as_encoded_bytes());
+        assert_eq!(getenv(b"PATH"), std::env::var("PATH").ok().as_deref().map(str::as_bytes));
+        assert_eq!(getenv(b"PAT"), None, "a prefix of a name is not the name");
     }
 }

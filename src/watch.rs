@@ -10,11 +10,8 @@
 //! changes is debounced into one reload. No polling: zero cost at rest.
 
 use crate::log::{self, Level};
-use crate::sys::{self, Fd};
-use std::ffi::CString;
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use crate::path;
+use crate::sys::{self, Fd, Stat};
 
 /// Everything that changes a path's content, metadata, entries or identity.
 const MASK: u32 = libc::IN_MODIFY
@@ -33,41 +30,29 @@ const MAX_LINKS: usize = 40;
 /// What a path looks like now; `None` target when it does not exist.
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
 pub struct Fingerprint {
-    links: Vec<PathBuf>,
-    target: Option<[i64; 8]>,
+    links: Vec<Vec<u8>>,
+    target: Option<Stat>,
 }
 
 /// Looks at `path` without following it blindly: the symlink chain it
 /// starts with, then the metadata of what it finally names.
-pub fn fingerprint(path: &Path) -> Fingerprint {
+pub fn fingerprint(path: &[u8]) -> Fingerprint {
     let mut links = Vec::new();
-    let mut current = path.to_path_buf();
+    let mut current = path.to_vec();
     while links.len() < MAX_LINKS {
-        match std::fs::read_link(&current) {
+        match sys::readlink(&current) {
             Ok(target) => {
-                current = current.parent().unwrap_or(Path::new("/")).join(&target);
+                current = path::join(path::parent(&current).unwrap_or(b"/"), &target);
                 links.push(target);
             }
             Err(_) => break,
         }
     }
-    let target = std::fs::metadata(path).ok().map(|m| {
-        [
-            m.dev() as i64,
-            m.ino() as i64,
-            m.size() as i64,
-            m.mode() as i64,
-            m.mtime(),
-            m.mtime_nsec(),
-            m.ctime(),
-            m.ctime_nsec(),
-        ]
-    });
-    Fingerprint { links, target }
+    Fingerprint { links, target: sys::stat(path, true).ok() }
 }
 
 struct Watched {
-    path: PathBuf,
+    path: Vec<u8>,
     last: Fingerprint,
     /// Changed during the current burst.
     changed: bool,
@@ -85,14 +70,14 @@ pub struct Watcher {
 
 impl Watcher {
     /// Starts watching `paths` (absolute). Fails only if inotify is unavailable.
-    pub fn new(paths: Vec<PathBuf>, delay: u64) -> Result<Watcher, sys::Errno> {
+    pub fn new(paths: Vec<Vec<u8>>, delay: u64) -> Result<Watcher, sys::Errno> {
         let fd = sys::inotify_init()?;
         let mut w = Watcher { fd, delay, paths: Vec::new(), due: None };
         for path in paths {
             let last = fingerprint(&path);
             if last.target.is_none() {
                 if let Some(mut l) = log::line(Level::Warn) {
-                    l.text("watched path does not exist yet: ").bytes(path.as_os_str().as_bytes()).emit();
+                    l.text("watched path does not exist yet: ").bytes(&path).emit();
                 }
             }
             w.paths.push(Watched { path, last, changed: false, wds: Vec::new() });
@@ -123,7 +108,7 @@ impl Watcher {
             }
             if seen.target.is_none() {
                 if let Some(mut l) = log::line(Level::Warn) {
-                    l.text("watched path disappeared: ").bytes(w.path.as_os_str().as_bytes()).emit();
+                    l.text("watched path disappeared: ").bytes(&w.path).emit();
                 }
             }
             w.last = seen;
@@ -135,7 +120,7 @@ impl Watcher {
 
     /// Once the debounced reload is due: the first path that changed in the
     /// burst and still exists (`None` when every changed path is gone).
-    pub fn take_due(&mut self, now: u64) -> Option<&Path> {
+    pub fn take_due(&mut self, now: u64) -> Option<&[u8]> {
         if self.due? > now {
             return None;
         }
@@ -146,7 +131,7 @@ impl Watcher {
                 reload = Some(i);
             }
         }
-        reload.map(|i| self.paths[i].path.as_path())
+        reload.map(|i| &self.paths[i].path[..])
     }
 
     /// (Re-)adds watches so that every path's current parent and inode are
@@ -157,23 +142,25 @@ impl Watcher {
             w.wds.clear();
             // A symlink higher up (`current/config/app.conf`) can switch too:
             // watch the directory holding each one.
-            for prefix in w.path.ancestors().skip(1) {
-                let is_link = std::fs::symlink_metadata(prefix).is_ok_and(|m| m.file_type().is_symlink());
-                if let (true, Some(parent)) = (is_link, prefix.parent()) {
-                    if let Ok(wd) = add_watch(self.fd, parent) {
+            let mut prefix = path::parent(&w.path);
+            while let Some(p) = prefix {
+                prefix = path::parent(p);
+                let is_link = sys::stat(p, false).is_ok_and(|s| s.is_symlink());
+                if let (true, Some(parent)) = (is_link, prefix) {
+                    if let Ok(wd) = sys::inotify_add_watch(self.fd, parent, MASK) {
                         w.wds.push(wd);
                     }
                 }
             }
-            let mut dir = w.path.parent();
+            let mut dir = path::parent(&w.path);
             while let Some(d) = dir {
-                if let Ok(wd) = add_watch(self.fd, d) {
+                if let Ok(wd) = sys::inotify_add_watch(self.fd, d, MASK) {
                     w.wds.push(wd);
                     break;
                 }
-                dir = d.parent();
+                dir = path::parent(d);
             }
-            if let Ok(wd) = add_watch(self.fd, &w.path) {
+            if let Ok(wd) = sys::inotify_add_watch(self.fd, &w.path, MASK) {
                 w.wds.push(wd);
             }
         }
@@ -192,15 +179,12 @@ impl Drop for Watcher {
     }
 }
 
-fn add_watch(fd: Fd, path: &Path) -> Result<i32, sys::Errno> {
-    let c = CString::new(path.as_os_str().as_bytes()).map_err(|_| sys::Errno(libc::EINVAL))?;
-    sys::inotify_add_watch(fd, &c, MASK)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::ffi::OsStrExt;
     use std::os::unix::fs::symlink;
+    use std::path::PathBuf;
 
     struct Dir(PathBuf);
     impl Drop for Dir {
@@ -216,25 +200,29 @@ mod tests {
         Dir(d)
     }
 
+    fn bytes(p: &std::path::Path) -> Vec<u8> {
+        p.as_os_str().as_bytes().to_vec()
+    }
+
     #[test]
     fn fingerprint_sees_symlink_switch_and_content() {
         let d = temp("fp");
         std::fs::create_dir(d.0.join("r1")).unwrap();
         std::fs::create_dir(d.0.join("r2")).unwrap();
         let current = d.0.join("current");
-        assert_eq!(fingerprint(&current).target, None);
+        assert_eq!(fingerprint(&bytes(&current)).target, None);
         symlink("r1", &current).unwrap();
-        let one = fingerprint(&current);
-        assert_eq!(one.links, [PathBuf::from("r1")]);
+        let one = fingerprint(&bytes(&current));
+        assert_eq!(one.links, [b"r1".to_vec()]);
         assert!(one.target.is_some());
-        assert_eq!(fingerprint(&current), one, "stable when nothing changed");
+        assert_eq!(fingerprint(&bytes(&current)), one, "stable when nothing changed");
         std::fs::write(d.0.join("r1/app.log"), b"x").unwrap();
         // A new entry changes the directory's times.
-        assert_ne!(fingerprint(&current), one);
-        let two = fingerprint(&current);
+        assert_ne!(fingerprint(&bytes(&current)), one);
+        let two = fingerprint(&bytes(&current));
         std::fs::remove_file(&current).unwrap();
         symlink("r2", &current).unwrap();
-        assert_ne!(fingerprint(&current), two);
+        assert_ne!(fingerprint(&bytes(&current)), two);
     }
 
     #[test]
@@ -242,13 +230,13 @@ mod tests {
         let d = temp("unrelated");
         let file = d.0.join("app.conf");
         std::fs::write(&file, b"a").unwrap();
-        let mut w = Watcher::new(vec![file.clone()], 0).unwrap();
+        let mut w = Watcher::new(vec![bytes(&file)], 0).unwrap();
         std::fs::write(d.0.join("other"), b"b").unwrap();
         w.on_events(1);
         assert_eq!(w.deadline(), None);
         std::fs::write(&file, b"changed").unwrap();
         w.on_events(2);
-        assert_eq!(w.take_due(2), Some(file.as_path()));
+        assert_eq!(w.take_due(2), Some(&bytes(&file)[..]));
         assert_eq!(w.take_due(3), None, "one reload per change");
     }
 }
