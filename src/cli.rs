@@ -106,62 +106,41 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, UsageEr
         level: Level::Info,
         command: Vec::new(),
     };
-    let mut verbose = 0;
+    let mut verbose = false;
     let mut quiet = false;
     let mut parser = lexopt::Parser::from_args(args);
     while let Some(arg) = parser.next().map_err(from_lexopt)? {
-        match arg {
-            Short('w') | Long("warmup-time") => config.warmup = duration(&mut parser, "--warmup-time")?,
-            Long("ready-timeout") => config.ready_timeout = duration(&mut parser, "--ready-timeout")?,
-            Long("reload-signal") => config.reload_signal = signal(&mut parser, "--reload-signal")?,
-            Long("stop-signal") => config.stop_signal = signal(&mut parser, "--stop-signal")?,
-            Long("stop-timeout") => {
-                let t = duration(&mut parser, "--stop-timeout")?;
-                config.stop_timeout = (t > 0).then_some(t);
-            }
-            Short('r') | Long("rewrite") => {
-                let text = value(&mut parser, "--rewrite")?;
-                config.rewrites.push(parse_rewrite(&text).ok_or_else(|| {
-                    usage(&[
-                        "invalid value for --rewrite: '",
-                        &text,
-                        "' (expected FROM:TO, such as TERM:QUIT or USR1:0)",
-                    ])
-                })?);
-            }
-            Short('g') | Long("process-group") => config.process_group = true,
-            Short('k') | Long("kill-at-exit") => config.kill_at_exit = true,
-            Long("listen") => {
-                let text = value(&mut parser, "--listen")?;
-                config.listen.push(listen::parse(&text).ok_or_else(|| {
-                    usage(&[
-                        "invalid value for --listen: '",
-                        &text,
-                        "' (expected tcp:HOST:PORT, tcp:[IPV6]:PORT or unix:PATH)",
-                    ])
-                })?);
-            }
-            Long("notify") => config.notify = true,
-            Long("watch") => {
-                let path = parser.value().map_err(from_lexopt)?;
-                if path.is_empty() {
-                    return Err(usage(&["--watch needs a path"]));
-                }
-                config.watch.push(path.into_vec());
-            }
-            Long("watch-delay") => config.watch_delay = duration(&mut parser, "--watch-delay")?,
-            Short('v') | Long("verbose") => verbose += 1,
-            Short('q') | Long("quiet") => quiet = true,
-            Short('h') | Long("help") => return Ok(Parsed::Help),
-            Short('V') | Long("version") => return Ok(Parsed::Version),
-            Value(first) => {
+        let known = match &arg {
+            Short(c) => OPTIONS.iter().find(|o| o.0 == *c),
+            Long(name) => OPTIONS.iter().find(|o| o.1 == *name),
+            Value(_) => None,
+        };
+        let &(_, long, opt) = match (arg, known) {
+            (_, Some(known)) => known,
+            (Value(first), None) => {
                 config.command.push(first.into_vec());
                 config.command.extend(parser.raw_args().map_err(from_lexopt)?.map(OsString::into_vec));
+                break;
             }
-            Short(c) => {
-                return Err(usage(&["unknown option '-", c.encode_utf8(&mut [0; 4]), "'"]));
+            (Short(c), None) => return Err(usage(&["unknown option '-", c.encode_utf8(&mut [0; 4]), "'"])),
+            (Long(name), None) => return Err(usage(&["unknown option '--", name, "'"])),
+        };
+        match opt {
+            Opt::ProcessGroup => config.process_group = true,
+            Opt::KillAtExit => config.kill_at_exit = true,
+            Opt::Notify => config.notify = true,
+            Opt::Verbose => verbose = true,
+            Opt::Quiet => quiet = true,
+            Opt::Help => return Ok(Parsed::Help),
+            Opt::Version => return Ok(Parsed::Version),
+            _ => {
+                let value = parser.value().map_err(from_lexopt)?.into_vec();
+                let text = String::from_utf8_lossy(&value).into_owned();
+                if set(&mut config, opt, value).is_none() {
+                    let expected = expected(opt);
+                    return Err(usage(&["invalid value for --", long, ": '", &text, "' (expected ", expected, ")"]));
+                }
             }
-            Long(name) => return Err(usage(&["unknown option '--", name, "'"])),
         }
     }
     if config.command.is_empty() {
@@ -176,7 +155,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, UsageEr
     }
     config.level = if quiet {
         Level::Error
-    } else if verbose > 0 {
+    } else if verbose {
         Level::Debug
     } else {
         Level::Info
@@ -196,22 +175,77 @@ fn from_lexopt(e: lexopt::Error) -> UsageError {
     }
 }
 
-fn value(parser: &mut lexopt::Parser, option: &str) -> Result<String, UsageError> {
-    let v = parser.value().map_err(from_lexopt)?;
-    v.into_string().map_err(|v| usage(&["invalid value for ", option, ": '", &v.to_string_lossy(), "'"]))
+/// What each option does; those with a value are parsed by `set`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Opt {
+    Warmup,
+    ReadyTimeout,
+    ReloadSignal,
+    StopSignal,
+    StopTimeout,
+    Rewrite,
+    ProcessGroup,
+    KillAtExit,
+    Listen,
+    Notify,
+    Watch,
+    WatchDelay,
+    Verbose,
+    Quiet,
+    Help,
+    Version,
 }
 
-fn duration(parser: &mut lexopt::Parser, option: &str) -> Result<u64, UsageError> {
-    let text = value(parser, option)?;
-    parse_duration(&text).ok_or_else(|| {
-        usage(&["invalid value for ", option, ": '", &text, "' (expected seconds such as 1, 0.5, 500ms, 2m)"])
-    })
+/// The options by short name (NUL for none) and long name.
+const OPTIONS: [(char, &str, Opt); 16] = [
+    ('w', "warmup-time", Opt::Warmup),
+    ('\0', "ready-timeout", Opt::ReadyTimeout),
+    ('\0', "reload-signal", Opt::ReloadSignal),
+    ('\0', "stop-signal", Opt::StopSignal),
+    ('\0', "stop-timeout", Opt::StopTimeout),
+    ('r', "rewrite", Opt::Rewrite),
+    ('g', "process-group", Opt::ProcessGroup),
+    ('k', "kill-at-exit", Opt::KillAtExit),
+    ('\0', "listen", Opt::Listen),
+    ('\0', "notify", Opt::Notify),
+    ('\0', "watch", Opt::Watch),
+    ('\0', "watch-delay", Opt::WatchDelay),
+    ('v', "verbose", Opt::Verbose),
+    ('q', "quiet", Opt::Quiet),
+    ('h', "help", Opt::Help),
+    ('V', "version", Opt::Version),
+];
+
+/// What a value should look like, for the error message.
+fn expected(opt: Opt) -> &'static str {
+    match opt {
+        Opt::ReloadSignal | Opt::StopSignal => "a signal such as TERM or 15",
+        Opt::Rewrite => "FROM:TO, such as TERM:QUIT or USR1:0",
+        Opt::Listen => "tcp:HOST:PORT, tcp:[IPV6]:PORT or unix:PATH",
+        Opt::Watch => "a path",
+        _ => "seconds such as 1, 0.5, 500ms, 2m",
+    }
 }
 
-fn signal(parser: &mut lexopt::Parser, option: &str) -> Result<Signal, UsageError> {
-    let text = value(parser, option)?;
-    signals::parse(&text, false)
-        .ok_or_else(|| usage(&["invalid value for ", option, ": '", &text, "' (expected a signal such as TERM or 15)"]))
+/// Applies one option's value; `None` when the value is invalid.
+fn set(config: &mut Config, opt: Opt, value: Vec<u8>) -> Option<()> {
+    if opt == Opt::Watch {
+        // Any path, in whatever encoding the file system uses.
+        return (!value.is_empty()).then(|| config.watch.push(value));
+    }
+    let text = core::str::from_utf8(&value).ok()?;
+    match opt {
+        Opt::Warmup => config.warmup = parse_duration(text)?,
+        Opt::ReadyTimeout => config.ready_timeout = parse_duration(text)?,
+        Opt::StopTimeout => config.stop_timeout = Some(parse_duration(text)?).filter(|&t| t > 0),
+        Opt::WatchDelay => config.watch_delay = parse_duration(text)?,
+        Opt::ReloadSignal => config.reload_signal = signals::parse(text, false)?,
+        Opt::StopSignal => config.stop_signal = signals::parse(text, false)?,
+        Opt::Rewrite => config.rewrites.push(parse_rewrite(text)?),
+        Opt::Listen => config.listen.push(listen::parse(text)?),
+        _ => return None,
+    }
+    Some(())
 }
 
 /// `FROM:TO` with signal names or numbers; `TO` may be 0 (drop).
@@ -221,33 +255,44 @@ fn parse_rewrite(text: &str) -> Option<(Signal, Signal)> {
     Some((from, signals::parse(to, true)?))
 }
 
+/// Digits only (no sign, no spaces), as a number; `None` when empty or too
+/// large for 64 bits. One parser for every number hupwatch reads.
+pub fn parse_decimal(text: &[u8]) -> Option<u64> {
+    if text.is_empty() {
+        return None;
+    }
+    text.iter().try_fold(0u64, |n, &b| {
+        let digit = (b as char).to_digit(10)?;
+        n.checked_mul(10)?.checked_add(digit as u64)
+    })
+}
+
 /// Seconds as a decimal number with an optional unit `ms`, `s` or `m`, in
 /// nanoseconds. At most nine fraction digits; up to about 584 years.
 pub fn parse_duration(text: &str) -> Option<u64> {
+    // The unit in nanoseconds: a fraction digit string scaled to nine
+    // digits counts billionths of it.
     let (number, unit) = if let Some(n) = text.strip_suffix("ms") {
-        (n, 1_000_000u128)
+        (n, 1_000_000)
     } else if let Some(n) = text.strip_suffix('s') {
-        (n, NANOS_PER_SEC as u128)
+        (n, NANOS_PER_SEC)
     } else if let Some(n) = text.strip_suffix('m') {
-        (n, 60 * NANOS_PER_SEC as u128)
+        (n, 60 * NANOS_PER_SEC)
     } else {
-        (text, NANOS_PER_SEC as u128)
+        (text, NANOS_PER_SEC)
     };
     let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
-    let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    if whole.is_empty() && fraction.is_empty() || !all_digits(whole) || !all_digits(fraction) {
+    if whole.is_empty() && fraction.is_empty() || whole.len() > 12 || fraction.len() > 9 {
         return None;
     }
-    if whole.len() > 12 || fraction.len() > 9 {
-        return None;
-    }
-    let whole: u128 = if whole.is_empty() { 0 } else { whole.parse().ok()? };
-    let mut scaled: u128 = if fraction.is_empty() { 0 } else { fraction.parse().ok()? };
+    let digits = |s: &str| if s.is_empty() { Some(0) } else { parse_decimal(s.as_bytes()) };
+    let mut billionths = digits(fraction)?;
     for _ in fraction.len()..9 {
-        scaled *= 10;
+        billionths *= 10;
     }
-    let total = whole * unit + scaled * unit / 1_000_000_000;
-    u64::try_from(total).ok()
+    let fraction_ns =
+        if unit >= NANOS_PER_SEC { billionths * (unit / NANOS_PER_SEC) } else { billionths / (NANOS_PER_SEC / unit) };
+    digits(whole)?.checked_mul(unit)?.checked_add(fraction_ns)
 }
 
 #[cfg(test)]
@@ -347,11 +392,22 @@ mod tests {
             (&["-r", "HUP:TERM", "x"], "cannot rewrite the reload signal"),
             (&["--quiet=yes", "x"], "takes no value"),
             (&["--listen", "8080", "x"], "invalid value for --listen"),
+            (&["--watch", "", "x"], "invalid value for --watch: '' (expected a path)"),
+            (&["--stop-timeout=1h", "x"], "(expected seconds such as"),
         ];
         for (args, expected) in cases {
             let m = error(args);
             assert!(m.contains(expected), "{args:?}: {m}");
             assert!(!m.contains('\n'), "{m}");
+        }
+    }
+
+    #[test]
+    fn decimals() {
+        assert_eq!(parse_decimal(b"0"), Some(0));
+        assert_eq!(parse_decimal(b"18446744073709551615"), Some(u64::MAX));
+        for bad in [&b""[..], b"18446744073709551616", b"+1", b"-1", b"1 ", b"0x10", b"\xd9\xa3"] {
+            assert_eq!(parse_decimal(bad), None, "{bad:?}");
         }
     }
 
@@ -367,7 +423,12 @@ mod tests {
         assert_eq!(parse_duration("2s"), Some(2 * NANOS_PER_SEC));
         assert_eq!(parse_duration("1.5m"), Some(90 * NANOS_PER_SEC));
         assert_eq!(parse_duration("0.000000001"), Some(1));
-        for bad in ["", ".", "-1", "1e3", "abc", "1h", "1.2.3", "0.0000000001", " 1", "99999999999999"] {
+        assert_eq!(parse_duration("0.5ms"), Some(500_000));
+        assert_eq!(parse_duration("18446744073"), Some(18_446_744_073 * NANOS_PER_SEC));
+        assert_eq!(parse_duration("18446744074"), None, "past u64 nanoseconds");
+        for bad in
+            ["", ".", "-1", "+1", "1e3", "abc", "1h", "1.2.3", "0.0000000001", " 1", "99999999999999", "999999999999m"]
+        {
             assert_eq!(parse_duration(bad), None, "{bad}");
         }
     }

@@ -4,6 +4,7 @@
 //! LISTEN_FDNAMES and Server::Starter's SERVER_STARTER_PORT. hupwatch itself
 //! never accepts a connection.
 
+use crate::cli;
 use crate::log::{Fatal, Line};
 use crate::path;
 use crate::sys::{self, Errno, Fd, SockName, Stat};
@@ -29,13 +30,15 @@ pub fn parse(spec: &str) -> Option<Address> {
     }
     let rest = spec.strip_prefix("tcp:")?;
     let (host, port) = rest.rsplit_once(':')?;
-    let port: u16 = port.parse().ok()?;
+    let port = u16::try_from(cli::parse_decimal(port.as_bytes())?).ok()?;
+    let mut v4 = [0; 4];
+    let mut v6 = [0; 16];
     let socket = match host {
-        "" => SockName::Inet([0; 4], port),
+        "" => SockName::Inet(v4, port),
         "localhost" => SockName::Inet([127, 0, 0, 1], port),
         _ => match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-            Some(v6) => SockName::Inet6(sys::parse_ip(v6.as_bytes())?, port),
-            None => SockName::Inet(sys::parse_ip(host.as_bytes())?, port),
+            Some(h) => sys::parse_ip(h.as_bytes(), &mut v6).then_some(SockName::Inet6(v6, port))?,
+            None => sys::parse_ip(host.as_bytes(), &mut v4).then_some(SockName::Inet(v4, port))?,
         },
     };
     Some(Address::Tcp(socket, rest.to_owned()))
@@ -123,9 +126,9 @@ impl Drop for Sockets {
 /// Sockets from systemd (or any socket activator) meant for hupwatch:
 /// LISTEN_PID names hupwatch and LISTEN_FDS counts descriptors from 3.
 fn inherited() -> Vec<Socket> {
-    let number = |key| core::str::from_utf8(sys::getenv(key)?).ok()?.parse::<i32>().ok();
-    let count = number(b"LISTEN_FDS").unwrap_or(0);
-    if number(b"LISTEN_PID") != Some(sys::getpid()) || count <= 0 {
+    let number = |key| cli::parse_decimal(sys::getenv(key)?);
+    let count = number(b"LISTEN_FDS").unwrap_or(0).min(1 << 16) as Fd;
+    if number(b"LISTEN_PID") != Some(sys::getpid() as u64) || count == 0 {
         return Vec::new();
     }
     let mut names = sys::getenv(b"LISTEN_FDNAMES").unwrap_or_default().split(|&b| b == b':');

@@ -1,6 +1,8 @@
 //! Signal numbers and their names: parsing `TERM`, `SIGTERM`, `term`, `15`,
 //! `RTMIN+3`, and naming a signal in a log line. Numbers are Linux's.
 
+use crate::cli::parse_decimal;
+
 pub type Signal = i32;
 
 pub const SIGHUP: Signal = 1;
@@ -63,8 +65,8 @@ pub fn is_shutdown(sig: Signal) -> bool {
 
 /// Parses a signal name or number. `allow_zero` admits `0` (a dropped signal).
 pub fn parse(text: &str, allow_zero: bool) -> Option<Signal> {
-    if let Ok(n) = text.parse::<u32>() {
-        let valid = (n as Signal) <= SIGRTMAX && (n != 0 || allow_zero);
+    if let Some(n) = parse_decimal(text.as_bytes()) {
+        let valid = n <= SIGRTMAX as u64 && (n != 0 || allow_zero);
         return valid.then_some(n as Signal);
     }
     let upper = text.to_ascii_uppercase();
@@ -86,10 +88,11 @@ pub fn parse(text: &str, allow_zero: bool) -> Option<Signal> {
     } else {
         return None;
     };
-    let sig = match offset.as_bytes().first() {
-        None => base,
-        Some(b'+') if base == SIGRTMIN => base + offset[1..].parse::<u8>().ok()? as Signal,
-        Some(b'-') if base == SIGRTMAX => base - offset[1..].parse::<u8>().ok()? as Signal,
+    let Some((sign, digits)) = offset.as_bytes().split_first() else { return Some(base) };
+    let n = parse_decimal(digits)?.min(SIGRTMAX as u64) as Signal;
+    let sig = match sign {
+        b'+' if base == SIGRTMIN => base + n,
+        b'-' if base == SIGRTMAX => base - n,
         _ => return None,
     };
     (SIGRTMIN..=SIGRTMAX).contains(&sig).then_some(sig)
@@ -124,12 +127,14 @@ mod tests {
         assert_eq!(parse("RTMIN+3", false), Some(37));
         assert_eq!(parse("SIGRTMIN+30", false), Some(64));
         assert_eq!(parse("RTMAX-2", false), Some(62));
+        assert_eq!(parse("RTMAX", false), Some(64));
+        assert_eq!(parse("rtmin+0", false), Some(34));
         assert_eq!(parse("64", false), Some(64));
     }
 
     #[test]
     fn rejects_nonsense() {
-        for text in ["", "0", "65", "-1", "FOO", "RTMIN+31", "RTMIN-1", "RTMAX+1", "RTMIN+x", "SIG"] {
+        for text in ["", "0", "65", "-1", "+1", "FOO", "RTMIN+31", "RTMIN-1", "RTMAX+1", "RTMIN+x", "RTMIN+", "SIG"] {
             assert_eq!(parse(text, false), None, "{text}");
         }
         assert_eq!(parse("0", true), Some(0));

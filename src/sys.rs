@@ -791,13 +791,12 @@ pub fn send_to(fd: Fd, buf: &[u8], address: &SockName) -> Result<usize, Errno> {
     })
 }
 
-/// inet_pton(3) for IPv4 (4 bytes out) or IPv6 (16 bytes out).
-pub fn parse_ip<const N: usize>(text: &[u8]) -> Option<[u8; N]> {
-    let family = if N == 4 { libc::AF_INET } else { libc::AF_INET6 };
-    let mut out = [0u8; N];
-    // SAFETY: p is NUL-terminated and out large enough for the family.
-    let ret = with_cstr(text, |p| Ok(unsafe { inet_pton(family, p, out.as_mut_ptr() as *mut libc::c_void) }));
-    (ret == Ok(1)).then_some(out)
+/// inet_pton(3): an IPv4 address into 4 bytes of `out`, IPv6 into 16.
+pub fn parse_ip(text: &[u8], out: &mut [u8]) -> bool {
+    let family = if out.len() == 4 { libc::AF_INET } else { libc::AF_INET6 };
+    assert!(out.len() == 4 || out.len() == 16);
+    // SAFETY: p is NUL-terminated and out large enough for the family (asserted).
+    with_cstr(text, |p| Ok(unsafe { inet_pton(family, p, out.as_mut_ptr() as *mut libc::c_void) })) == Ok(1)
 }
 
 /// Receives one datagram without blocking, with the sender's pid from
