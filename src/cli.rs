@@ -229,9 +229,12 @@ fn expected(opt: Opt) -> &'static str {
 
 /// Applies one option's value; `None` when the value is invalid.
 fn set(config: &mut Config, opt: Opt, value: Vec<u8>) -> Option<()> {
+    // Paths in whatever encoding the file system uses.
     if opt == Opt::Watch {
-        // Any path, in whatever encoding the file system uses.
         return (!value.is_empty()).then(|| config.watch.push(value));
+    }
+    if opt == Opt::Listen {
+        return listen::parse(&value).map(|address| config.listen.push(address));
     }
     let text = core::str::from_utf8(&value).ok()?;
     match opt {
@@ -242,7 +245,6 @@ fn set(config: &mut Config, opt: Opt, value: Vec<u8>) -> Option<()> {
         Opt::ReloadSignal => config.reload_signal = signals::parse(text, false)?,
         Opt::StopSignal => config.stop_signal = signals::parse(text, false)?,
         Opt::Rewrite => config.rewrites.push(parse_rewrite(text)?),
-        Opt::Listen => config.listen.push(listen::parse(text)?),
         _ => return None,
     }
     Some(())

@@ -13,35 +13,35 @@ use crate::sys::{self, Errno, Fd, SockName, Stat};
 /// under load queues connections while the new generation's workers boot.
 const BACKLOG: i32 = 4096;
 
-/// Where to listen, as given to `--listen`. A TCP address keeps the text the
-/// user gave (`127.0.0.1:8000`) for names and messages.
+/// Where to listen, as given to `--listen`: the socket address, and the
+/// text after `tcp:` or `unix:` (`127.0.0.1:8000`, a path, `@name` for an
+/// abstract socket) for names and messages.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Address {
-    Tcp(SockName, String),
-    /// A path, or `@name` for an abstract socket.
-    Unix(Vec<u8>),
+pub struct Address {
+    pub socket: SockName,
+    pub text: Vec<u8>,
 }
 
 /// Parses `tcp:HOST:PORT` (HOST an IPv4 address, `[IPv6]`, `localhost`, or
 /// empty for all IPv4 addresses) and `unix:PATH`.
-pub fn parse(spec: &str) -> Option<Address> {
-    if let Some(path) = spec.strip_prefix("unix:") {
-        return (!path.is_empty()).then(|| Address::Unix(path.as_bytes().to_vec()));
+pub fn parse(spec: &[u8]) -> Option<Address> {
+    if let Some(path) = spec.strip_prefix(b"unix:") {
+        let text = path.to_vec();
+        return (!path.is_empty()).then(|| Address { socket: SockName::Unix(text.clone()), text });
     }
-    let rest = spec.strip_prefix("tcp:")?;
-    let (host, port) = rest.rsplit_once(':')?;
-    let port = u16::try_from(cli::parse_decimal(port.as_bytes())?).ok()?;
+    let text = spec.strip_prefix(b"tcp:")?;
+    let colon = text.iter().rposition(|&b| b == b':')?;
+    let (host, port) = (&text[..colon], &text[colon + 1..]);
+    let port = u16::try_from(cli::parse_decimal(port)?).ok()?;
     let mut v4 = [0; 4];
     let mut v6 = [0; 16];
-    let socket = match host {
-        "" => SockName::Inet(v4, port),
-        "localhost" => SockName::Inet([127, 0, 0, 1], port),
-        _ => match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-            Some(h) => sys::parse_ip(h.as_bytes(), &mut v6).then_some(SockName::Inet6(v6, port))?,
-            None => sys::parse_ip(host.as_bytes(), &mut v4).then_some(SockName::Inet(v4, port))?,
-        },
+    let socket = match host.strip_prefix(b"[").and_then(|h| h.strip_suffix(b"]")) {
+        _ if host.is_empty() => SockName::Inet(v4, port),
+        _ if host == b"localhost" => SockName::Inet([127, 0, 0, 1], port),
+        Some(h) => sys::parse_ip(h, &mut v6).then_some(SockName::Inet6(v6, port))?,
+        None => sys::parse_ip(host, &mut v4).then_some(SockName::Inet(v4, port))?,
     };
-    Some(Address::Tcp(socket, rest.to_owned()))
+    Some(Address { socket, text: text.to_vec() })
 }
 
 /// One socket handed to the generations.
@@ -180,54 +180,43 @@ fn fd_name(text: &[u8]) -> Vec<u8> {
 }
 
 fn bind(address: &Address) -> Result<Socket, Fatal> {
-    let (socket, text, prefix) = match address {
-        Address::Tcp(socket, text) => (socket.clone(), text.as_bytes(), "tcp:"),
-        Address::Unix(path) => (SockName::Unix(path.clone()), &path[..], "unix:"),
-    };
-    let what = [b"cannot listen on ", prefix.as_bytes(), text].concat();
+    let Address { socket, text } = address;
+    let unix = matches!(socket, SockName::Unix(_));
+    let prefix: &[u8] = if unix { b"unix:" } else { b"tcp:" };
+    let what = [b"cannot listen on ", prefix, text].concat();
     let fail = |e: Errno| Fatal { what: what.clone(), errno: Some(e) };
     // A unix socket's file; `@name` is an abstract socket (as in systemd's
     // ListenStream=@name), with no file.
-    let file = match address {
-        Address::Unix(path) if !path.starts_with(b"@") => Some(path),
-        _ => None,
-    };
-    if let Address::Unix(path) = address {
-        if path.len() > 107 {
-            return Err(Fatal::message(&[&what, b": the path is longer than the 107 bytes a socket address holds"]));
-        }
+    let file = (unix && !text.starts_with(b"@")).then_some(text);
+    if unix && text.len() > 107 {
+        return Err(Fatal::message(&[&what, b": the path is longer than the 107 bytes a socket address holds"]));
     }
     if let Some(path) = file {
         remove_stale(path).map_err(|why| Fatal::message(&[&what, b": ", &why.what]).errno(why.errno))?;
     }
-    let fd = sys::socket(&socket, libc::SOCK_STREAM).map_err(fail)?;
-    if !matches!(socket, SockName::Unix(_)) {
+    let fd = sys::socket(socket, libc::SOCK_STREAM).map_err(fail)?;
+    if !unix {
         sys::enable_socket_option(fd.0, libc::SO_REUSEADDR).map_err(fail)?;
     }
-    sys::bind(fd.0, &socket).map_err(fail)?;
+    sys::bind(fd.0, socket).map_err(fail)?;
     // The file is hupwatch's from here on: it goes when set-up fails now,
     // or with `Sockets` at exit.
     let listening = sys::listen(fd.0, BACKLOG).and_then(|()| file.map(|path| sys::stat(path, false)).transpose());
-    let stat = match listening {
-        Ok(stat) => stat,
-        Err(e) => {
-            if let Some(path) = file {
-                let _ = sys::unlink(path);
-            }
-            return Err(fail(e));
+    let stat = listening.map_err(|e| {
+        if let Some(path) = file {
+            let _ = sys::unlink(path);
         }
-    };
-    let name = match address {
-        Address::Tcp(..) => [b"tcp-", &fd_name(text)[..]].concat(),
-        Address::Unix(path) => match path.strip_prefix(b"@") {
-            Some(abstract_name) => fd_name(abstract_name),
-            None => fd_name(path::file_name(path).unwrap_or(b"unix")),
-        },
+        fail(e)
+    })?;
+    let name = match (unix, text.strip_prefix(b"@")) {
+        (false, _) => [b"tcp-", &text[..]].concat(),
+        (true, Some(abstract_name)) => abstract_name.to_vec(),
+        (true, None) => path::file_name(text).unwrap_or(b"unix").to_vec(),
     };
     Ok(Socket {
         fd: fd.into_raw(),
-        name,
-        starter_key: text.to_vec(),
+        name: fd_name(&name),
+        starter_key: text.clone(),
         created: file.zip(stat).map(|(path, stat)| (path.clone(), stat)),
     })
 }
@@ -268,14 +257,16 @@ mod tests {
 
     #[test]
     fn parses_addresses() {
-        let tcp = |s: SockName, text: &str| Some(Address::Tcp(s, text.into()));
+        let tcp = |socket: SockName, text: &str| Some(Address { socket, text: text.as_bytes().to_vec() });
+        let parse = |spec: &str| parse(spec.as_bytes());
         let mut v6 = [0u8; 16];
         v6[15] = 1;
         assert_eq!(parse("tcp:127.0.0.1:8000"), tcp(SockName::Inet([127, 0, 0, 1], 8000), "127.0.0.1:8000"));
         assert_eq!(parse("tcp:[::1]:80"), tcp(SockName::Inet6(v6, 80), "[::1]:80"));
         assert_eq!(parse("tcp::8080"), tcp(SockName::Inet([0; 4], 8080), ":8080"));
         assert_eq!(parse("tcp:localhost:1"), tcp(SockName::Inet([127, 0, 0, 1], 1), "localhost:1"));
-        assert_eq!(parse("unix:/run/app.sock"), Some(Address::Unix(b"/run/app.sock".to_vec())));
+        let unix = SockName::Unix(b"/run/app.sock".to_vec());
+        assert_eq!(parse("unix:/run/app.sock"), Some(Address { socket: unix, text: b"/run/app.sock".to_vec() }));
         for bad in [
             "",
             "tcp:",
