@@ -69,26 +69,26 @@ pub fn parse(text: &str, allow_zero: bool) -> Option<Signal> {
         let valid = n <= SIGRTMAX as u64 && (n != 0 || allow_zero);
         return valid.then_some(n as Signal);
     }
-    let upper = text.to_ascii_uppercase();
-    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
-    if let Some(pos) = NAMES.iter().position(|&n| &n[3..] == name) {
+    // Case-insensitive, with or without SIG.
+    let text = text.as_bytes();
+    let has_prefix = text.len() > 3 && text[..3].eq_ignore_ascii_case(b"SIG");
+    let name = if has_prefix { &text[3..] } else { text };
+    let is = |word: &str| name.eq_ignore_ascii_case(word.as_bytes());
+    if let Some(pos) = NAMES.iter().position(|n| is(&n[3..])) {
         return Some(pos as Signal + 1);
     }
     // Common aliases.
-    match name {
-        "IOT" => return Some(6),
-        "POLL" => return Some(29),
-        "CLD" => return Some(SIGCHLD),
-        _ => {}
+    for (alias, sig) in [("IOT", 6), ("POLL", 29), ("CLD", SIGCHLD)] {
+        if is(alias) {
+            return Some(sig);
+        }
     }
-    let (base, offset) = if let Some(rest) = name.strip_prefix("RTMIN") {
-        (SIGRTMIN, rest)
-    } else if let Some(rest) = name.strip_prefix("RTMAX") {
-        (SIGRTMAX, rest)
-    } else {
-        return None;
+    let (base, offset) = match name.split_at_checked(5) {
+        Some((rt, offset)) if rt.eq_ignore_ascii_case(b"RTMIN") => (SIGRTMIN, offset),
+        Some((rt, offset)) if rt.eq_ignore_ascii_case(b"RTMAX") => (SIGRTMAX, offset),
+        _ => return None,
     };
-    let Some((sign, digits)) = offset.as_bytes().split_first() else { return Some(base) };
+    let Some((sign, digits)) = offset.split_first() else { return Some(base) };
     let n = parse_decimal(digits)?.min(SIGRTMAX as u64) as Signal;
     let sig = match sign {
         b'+' if base == SIGRTMIN => base + n,

@@ -24,18 +24,21 @@ pub struct SpawnError {
 pub struct Plan {
     argv: Vec<Vec<u8>>,
     argv_ptrs: Vec<*const libc::c_char>,
-    /// Owns the strings `env_ptrs` points at.
-    env: Vec<Vec<u8>>,
+    /// hupwatch's own environment less the variables that name hupwatch:
+    /// pointers into it, which stay valid (hupwatch never changes it).
+    inherited: Vec<*const libc::c_char>,
+    /// The variables hupwatch sets (LISTEN_FDS..., NOTIFY_SOCKET).
+    own: Vec<Vec<u8>>,
+    /// The generation's environment, assembled before each fork.
     env_ptrs: Vec<*const libc::c_char>,
-    /// Index in `env_ptrs` of `LISTEN_PID=`, which the child fills in.
-    listen_pid_slot: Option<usize>,
     /// The directory each generation starts in, re-resolved at every spawn.
     cwd: Option<Vec<u8>>,
     /// The caller's signal mask and SIGCHLD disposition, restored in the child.
     mask: SigSet,
     sigchld_ignored: bool,
     /// Sockets handed over as descriptors 3, 4, ...; all numbered above the
-    /// range they move into, so moving one never overwrites another.
+    /// range they move into, so moving one never overwrites another. With
+    /// any, the child adds its own LISTEN_PID.
     pass_fds: Vec<Fd>,
     kill_at_exit: bool,
     parent: Pid,
@@ -43,6 +46,7 @@ pub struct Plan {
 
 /// Environment variables hupwatch never passes on as they are: its own
 /// notification socket and socket-activation variables, which name hupwatch.
+/// Every variable hupwatch sets is one of them.
 const OWN_VARIABLES: [&[u8]; 6] =
     [b"NOTIFY_SOCKET", b"LISTEN_FDS", b"LISTEN_PID", b"LISTEN_FDNAMES", b"LISTEN_PIDFDID", b"SERVER_STARTER_PORT"];
 
@@ -66,56 +70,36 @@ fn key_of(entry: &[u8]) -> &[u8] {
 impl Plan {
     pub fn new(opts: PlanOptions) -> Plan {
         let argv: Vec<Vec<u8>> = opts.command.iter().map(|a| [&a[..], b"\0"].concat()).collect();
-        let mut env = Vec::new();
-        for entry in sys::environment() {
-            let key = key_of(entry);
-            let own = OWN_VARIABLES.contains(&key);
-            let replaced = opts.extra_env.iter().any(|(k, _)| key == *k);
-            if !own && !replaced {
-                env.push([entry, b"\0"].concat());
-            }
-        }
-        for (key, value) in &opts.extra_env {
-            env.push(env_entry(key, value));
-        }
-        let mut listen_pid_slot = None;
-        if !opts.pass_fds.is_empty() {
-            listen_pid_slot = Some(env.len());
-            // Placeholder; the child points this slot at its own "LISTEN_PID=<pid>".
-            env.push(env_entry(b"LISTEN_PID", b""));
-        }
-        let argv_ptrs = pointers(&argv);
-        let env_ptrs = pointers(&env);
-        Plan {
+        let inherited = sys::environment()
+            .filter(|entry| !OWN_VARIABLES.contains(&key_of(entry.to_bytes())))
+            .map(|entry| entry.as_ptr())
+            .collect();
+        let mut plan = Plan {
+            argv_ptrs: argv.iter().map(|a| a.as_ptr() as *const libc::c_char).chain([core::ptr::null()]).collect(),
             argv,
-            argv_ptrs,
-            env,
-            env_ptrs,
-            listen_pid_slot,
+            inherited,
+            own: Vec::new(),
+            env_ptrs: Vec::new(),
             cwd: logical_cwd(),
             mask: opts.mask,
             sigchld_ignored: opts.sigchld_ignored,
             pass_fds: opts.pass_fds,
             kill_at_exit: opts.kill_at_exit,
             parent: sys::getpid(),
+        };
+        for (key, value) in &opts.extra_env {
+            plan.set_env(key, value);
         }
+        plan
     }
 
-    /// Sets (or replaces) one variable for the next spawns (the value holds
-    /// no NUL byte). Parent side only.
+    /// Sets (or replaces) one of hupwatch's variables for the next spawns
+    /// (the value holds no NUL byte).
     pub fn set_env(&mut self, key: &[u8], value: &[u8]) {
-        let entry = env_entry(key, value);
-        let is_key = |e: &Vec<u8>| key_of(e) == key;
-        match self.env.iter().position(is_key) {
-            Some(i) => {
-                self.env_ptrs[i] = entry.as_ptr() as *const libc::c_char;
-                self.env[i] = entry;
-            }
-            None => {
-                // Keep the LISTEN_PID slot's index valid: append after it.
-                self.env_ptrs.insert(self.env.len(), entry.as_ptr() as *const libc::c_char);
-                self.env.push(entry);
-            }
+        let entry = [key, b"=", value, b"\0"].concat();
+        match self.own.iter_mut().find(|e| key_of(e) == key) {
+            Some(e) => *e = entry,
+            None => self.own.push(entry),
         }
     }
 
@@ -128,6 +112,12 @@ impl Plan {
     /// failed to), so a missing command is known at once.
     pub fn spawn(&mut self) -> Result<Pid, SpawnError> {
         let fail = |step| move |errno| SpawnError { step, errno };
+        // The environment, with a last slot before the NULL for the child's
+        // own LISTEN_PID. Its capacity is reused, so nothing grows per spawn.
+        self.env_ptrs.clear();
+        self.env_ptrs.extend_from_slice(&self.inherited);
+        self.env_ptrs.extend(self.own.iter().map(|e| e.as_ptr() as *const libc::c_char));
+        self.env_ptrs.extend([core::ptr::null(), core::ptr::null()]);
         let (report_r, report_w) = sys::pipe().map_err(fail(Step::Fork))?;
         // Keep the pipe out of the range the passed sockets move into.
         let first_free = 3 + self.pass_fds.len() as Fd;
@@ -192,7 +182,8 @@ impl Plan {
         }
         sys::cloexec_from(3 + self.pass_fds.len() as Fd);
         let listen_pid = listen_pid_entry(sys::getpid());
-        if let Some(slot) = self.listen_pid_slot {
+        if !self.pass_fds.is_empty() {
+            let slot = self.env_ptrs.len() - 2;
             self.env_ptrs[slot] = listen_pid.as_bytes().as_ptr() as *const libc::c_char;
         }
         if let Some(cwd) = &self.cwd {
@@ -219,15 +210,6 @@ fn listen_pid_entry(pid: Pid) -> Line {
     let mut entry = Line::bare();
     entry.text("LISTEN_PID=").num(pid.max(0) as u64).bytes(b"\0");
     entry
-}
-
-/// `KEY=VALUE` and its NUL.
-fn env_entry(key: &[u8], value: &[u8]) -> Vec<u8> {
-    [key, b"=", value, b"\0"].concat()
-}
-
-fn pointers(strings: &[Vec<u8>]) -> Vec<*const libc::c_char> {
-    strings.iter().map(|s| s.as_ptr() as *const libc::c_char).chain([core::ptr::null()]).collect()
 }
 
 /// The working directory as the caller named it: $PWD when it is absolute and

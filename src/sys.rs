@@ -140,18 +140,10 @@ fn round_up(n: usize, to: usize) -> usize {
 
 /// Fresh zeroed pages; null when the kernel has none.
 fn map(len: usize) -> *mut u8 {
+    let (prot, flags) = (libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS);
     // SAFETY: an anonymous private mapping touches no existing memory.
-    let p = unsafe {
-        libc::mmap(
-            core::ptr::null_mut(),
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )
-    };
-    if p == libc::MAP_FAILED { core::ptr::null_mut() } else { p as *mut u8 }
+    let p = unsafe { libc::syscall(libc::SYS_mmap, 0usize, len, prot, flags, -1 as c_int, 0usize) };
+    if p == -1 { core::ptr::null_mut() } else { p as *mut u8 }
 }
 
 // SAFETY: every block handed out is `layout.size()` bytes or more, aligned to
@@ -197,7 +189,7 @@ unsafe impl core::alloc::GlobalAlloc for Allocator {
             }
             // SAFETY: a large block is a mapping of exactly this length.
             None => unsafe {
-                libc::munmap(ptr as *mut libc::c_void, round_up(layout.size(), PAGE));
+                libc::syscall(libc::SYS_munmap, ptr, round_up(layout.size(), PAGE));
             },
         }
     }
@@ -348,7 +340,7 @@ unsafe extern "C" {
 }
 
 /// Every `KEY=VALUE` entry of hupwatch's environment, in order.
-pub fn environment() -> impl Iterator<Item = &'static [u8]> {
+pub fn environment() -> impl Iterator<Item = &'static CStr> {
     // SAFETY: hupwatch never changes its environment, so environ and its
     // strings stay valid and unchanged for the whole process.
     let mut next = unsafe { environ };
@@ -364,13 +356,13 @@ pub fn environment() -> impl Iterator<Item = &'static [u8]> {
         // SAFETY: as above; entry is a NUL-terminated string.
         next = unsafe { next.add(1) };
         // SAFETY: entry is a NUL-terminated string that lives as long as the process.
-        Some(unsafe { CStr::from_ptr(entry) }.to_bytes())
+        Some(unsafe { CStr::from_ptr(entry) })
     })
 }
 
 /// One environment variable's value.
 pub fn getenv(key: &[u8]) -> Option<&'static [u8]> {
-    environment().find_map(|entry| entry.strip_prefix(key)?.strip_prefix(b"="))
+    environment().find_map(|entry| entry.to_bytes().strip_prefix(key)?.strip_prefix(b"="))
 }
 
 /// The longest path handed to the kernel, with its NUL (PATH_MAX).
@@ -421,8 +413,11 @@ pub fn stat(path: &[u8], follow: bool) -> Result<Stat, Errno> {
     // SAFETY: stat is plain old data; all-zero is a valid value.
     let mut st: libc::stat = unsafe { core::mem::zeroed() };
     let flags = if follow { 0 } else { libc::AT_SYMLINK_NOFOLLOW };
-    // SAFETY: p is NUL-terminated and st a valid out-pointer.
-    with_cstr(path, |p| cvt(unsafe { libc::fstatat(libc::AT_FDCWD, p, &mut st, flags) }))?;
+    // The raw system call: on 64-bit Linux the kernel's struct stat is libc's.
+    with_cstr(path, |p| {
+        // SAFETY: p is NUL-terminated and st a valid out-pointer.
+        cvt_long(unsafe { libc::syscall(libc::SYS_newfstatat, libc::AT_FDCWD, p, &mut st as *mut libc::stat, flags) })
+    })?;
     Ok(Stat {
         dev: st.st_dev as u64,
         ino: st.st_ino as u64,
@@ -541,22 +536,34 @@ pub fn read_signals(fd: Fd, out: &mut Vec<SigInfo>) -> Result<(), Errno> {
     Ok(())
 }
 
+/// The kernel's struct sigaction for rt_sigaction(2). hupwatch only sets
+/// SIG_DFL and SIG_IGN, which need no restorer (so no libc wrapper).
+#[repr(C)]
+#[derive(Default)]
+struct KernelSigaction {
+    handler: usize,
+    flags: libc::c_ulong,
+    restorer: usize,
+    mask: SigSet,
+}
+
+fn rt_sigaction(sig: c_int, new: Option<&KernelSigaction>, old: Option<&mut KernelSigaction>) -> Result<(), Errno> {
+    let new = new.map_or(core::ptr::null(), |n| n as *const KernelSigaction);
+    let old = old.map_or(core::ptr::null_mut(), |o| o as *mut KernelSigaction);
+    // SAFETY: NULL or valid kernel sigaction structs; 8 is the kernel sigset size.
+    cvt_long(unsafe { libc::syscall(libc::SYS_rt_sigaction, sig, new, old, 8usize) }).map(drop)
+}
+
 /// What a signal's disposition is when hupwatch starts.
 pub fn signal_is_ignored(sig: c_int) -> bool {
-    // SAFETY: sigaction is plain old data; all-zero is a valid value.
-    let mut old: libc::sigaction = unsafe { core::mem::zeroed() };
-    // SAFETY: query only (act is NULL), old is a valid out-pointer.
-    let ret = unsafe { libc::sigaction(sig, core::ptr::null(), &mut old) };
-    ret == 0 && old.sa_sigaction == libc::SIG_IGN
+    let mut old = KernelSigaction::default();
+    rt_sigaction(sig, None, Some(&mut old)).is_ok() && old.handler == libc::SIG_IGN
 }
 
 /// Sets a signal's disposition to default (`ignore == false`) or ignored.
 pub fn set_signal_disposition(sig: c_int, ignore: bool) -> Result<(), Errno> {
-    // SAFETY: sigaction is plain old data; all-zero is a valid value.
-    let mut act: libc::sigaction = unsafe { core::mem::zeroed() };
-    act.sa_sigaction = if ignore { libc::SIG_IGN } else { libc::SIG_DFL };
-    // SAFETY: act is fully initialised; no old value is requested.
-    cvt(unsafe { libc::sigaction(sig, &act, core::ptr::null_mut()) }).map(drop)
+    let handler = if ignore { libc::SIG_IGN } else { libc::SIG_DFL };
+    rt_sigaction(sig, Some(&KernelSigaction { handler, ..Default::default() }), None)
 }
 
 // ---------------------------------------------------------------- time and waiting
@@ -622,7 +629,7 @@ pub fn close(fd: Fd) {
 pub fn pipe() -> Result<(Fd, Fd), Errno> {
     let mut fds = [0 as c_int; 2];
     // SAFETY: fds is a valid array of two ints.
-    cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
+    cvt_long(unsafe { libc::syscall(libc::SYS_pipe2, fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
     Ok((fds[0], fds[1]))
 }
 
@@ -634,13 +641,13 @@ pub fn dup2(from: Fd, to: Fd) -> Result<(), Errno> {
 /// Duplicates `fd` to the lowest free number at or above `min`, close-on-exec.
 pub fn dup_above(fd: Fd, min: Fd) -> Result<Fd, Errno> {
     // SAFETY: plain fcntl on integers.
-    cvt(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, min) })
+    cvt_long(unsafe { libc::syscall(libc::SYS_fcntl, fd, libc::F_DUPFD_CLOEXEC, min) }).map(|fd| fd as Fd)
 }
 
 pub fn set_cloexec(fd: Fd, on: bool) -> Result<(), Errno> {
     let flags = if on { libc::FD_CLOEXEC } else { 0 };
     // SAFETY: plain fcntl on integers.
-    cvt(unsafe { libc::fcntl(fd, libc::F_SETFD, flags) }).map(drop)
+    cvt_long(unsafe { libc::syscall(libc::SYS_fcntl, fd, libc::F_SETFD, flags) }).map(drop)
 }
 
 /// Marks every descriptor from `first` on close-on-exec (close_range with
@@ -709,7 +716,8 @@ pub fn socket(address: &SockName, kind: c_int) -> Result<OwnedFd, Errno> {
         SockName::Unix(_) => libc::AF_UNIX,
     };
     // SAFETY: plain system call on integers.
-    cvt(unsafe { libc::socket(family, kind | libc::SOCK_CLOEXEC, 0) }).map(OwnedFd)
+    cvt_long(unsafe { libc::syscall(libc::SYS_socket, family, kind | libc::SOCK_CLOEXEC, 0) })
+        .map(|fd| OwnedFd(fd as Fd))
 }
 
 /// An address in the kernel's layout, and its length.
@@ -812,7 +820,8 @@ pub fn recv_with_sender(fd: Fd, buf: &mut [u8]) -> Result<Option<(usize, Option<
     msg.msg_control = control.as_mut_ptr() as *mut libc::c_void;
     msg.msg_controllen = core::mem::size_of_val(&control) as _;
     // SAFETY: msg points at valid buffers that outlive the call.
-    let n = match cvt_size(unsafe { libc::recvmsg(fd, &mut msg, libc::MSG_DONTWAIT | libc::MSG_CMSG_CLOEXEC) }) {
+    let flags = libc::MSG_DONTWAIT | libc::MSG_CMSG_CLOEXEC;
+    let n = match cvt_long(unsafe { libc::syscall(libc::SYS_recvmsg, fd, &mut msg as *mut libc::msghdr, flags) }) {
         Ok(n) => n,
         Err(EAGAIN) => return Ok(None),
         Err(e) => return Err(e),
@@ -841,7 +850,7 @@ pub fn recv_with_sender(fd: Fd, buf: &mut [u8]) -> Result<Option<(usize, Option<
         // SAFETY: as above; returns NULL after the last header.
         cmsg = unsafe { libc::CMSG_NXTHDR(&msg, cmsg) };
     }
-    Ok(Some((n, sender)))
+    Ok(Some((n as usize, sender)))
 }
 
 pub fn getpgid(pid: Pid) -> Result<Pid, Errno> {

@@ -56,14 +56,14 @@ struct Watched {
     last: Fingerprint,
     /// Changed during the current burst.
     changed: bool,
-    /// Watch descriptors in use for this path (parent or ancestor, and itself).
-    wds: Vec<i32>,
 }
 
 pub struct Watcher {
     fd: Fd,
     delay: u64,
     paths: Vec<Watched>,
+    /// Watch descriptors in use (a directory watched for two paths is one).
+    wds: Vec<i32>,
     /// When the debounced reload is due.
     due: Option<u64>,
 }
@@ -72,7 +72,7 @@ impl Watcher {
     /// Starts watching `paths` (absolute). Fails only if inotify is unavailable.
     pub fn new(paths: Vec<Vec<u8>>, delay: u64) -> Result<Watcher, sys::Errno> {
         let fd = sys::inotify_init()?;
-        let mut w = Watcher { fd, delay, paths: Vec::new(), due: None };
+        let mut w = Watcher { fd, delay, paths: Vec::new(), wds: Vec::new(), due: None };
         for path in paths {
             let last = fingerprint(&path);
             if last.target.is_none() {
@@ -80,7 +80,7 @@ impl Watcher {
                     l.text("watched path does not exist yet: ").bytes(&path).emit();
                 }
             }
-            w.paths.push(Watched { path, last, changed: false, wds: Vec::new() });
+            w.paths.push(Watched { path, last, changed: false });
         }
         w.rewatch();
         Ok(w)
@@ -137,36 +137,34 @@ impl Watcher {
     /// (Re-)adds watches so that every path's current parent and inode are
     /// watched, and drops the ones no longer needed.
     fn rewatch(&mut self) {
-        let old: Vec<i32> = self.paths.iter().flat_map(|w| w.wds.iter().copied()).collect();
-        for w in &mut self.paths {
-            w.wds.clear();
+        let old = core::mem::take(&mut self.wds);
+        let fd = self.fd;
+        let mut watch = |dir: &[u8]| {
+            let wd = sys::inotify_add_watch(fd, dir, MASK);
+            if let Ok(wd) = wd {
+                self.wds.push(wd);
+            }
+            wd.is_ok()
+        };
+        for w in &self.paths {
             // A symlink higher up (`current/config/app.conf`) can switch too:
             // watch the directory holding each one.
             let mut prefix = path::parent(&w.path);
             while let Some(p) = prefix {
                 prefix = path::parent(p);
-                let is_link = sys::stat(p, false).is_ok_and(|s| s.is_symlink());
-                if let (true, Some(parent)) = (is_link, prefix) {
-                    if let Ok(wd) = sys::inotify_add_watch(self.fd, parent, MASK) {
-                        w.wds.push(wd);
-                    }
+                if let (true, Some(parent)) = (sys::stat(p, false).is_ok_and(|s| s.is_symlink()), prefix) {
+                    watch(parent);
                 }
             }
+            // The parent, or the nearest ancestor that exists, and the path.
             let mut dir = path::parent(&w.path);
             while let Some(d) = dir {
-                if let Ok(wd) = sys::inotify_add_watch(self.fd, d, MASK) {
-                    w.wds.push(wd);
-                    break;
-                }
-                dir = path::parent(d);
+                dir = if watch(d) { None } else { path::parent(d) };
             }
-            if let Ok(wd) = sys::inotify_add_watch(self.fd, &w.path, MASK) {
-                w.wds.push(wd);
-            }
+            watch(&w.path);
         }
-        let now: Vec<i32> = self.paths.iter().flat_map(|w| w.wds.iter().copied()).collect();
         for wd in old {
-            if !now.contains(&wd) {
+            if !self.wds.contains(&wd) {
                 sys::inotify_rm_watch(self.fd, wd);
             }
         }

@@ -14,14 +14,20 @@ use std::time::{Duration, Instant};
 /// polling ends as soon as the condition holds, so only a failing test waits this long.
 pub const LONG: Duration = Duration::from_secs(15);
 
-/// The hupwatch binary under test.
+/// The hupwatch binary under test: the one cargo built for this test run, or
+/// `$HUPWATCH_BIN` (so the same suite runs against the static tiny build).
 pub fn hupwatch_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_hupwatch"))
+    std::env::var_os("HUPWATCH_BIN").map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_hupwatch")), PathBuf::from)
+}
+
+/// Where cargo put this test run's example programs.
+fn examples_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_hupwatch")).parent().unwrap().join("examples")
 }
 
 /// The helper program (tests/support/child.rs), an example target built next to hupwatch.
 pub fn child_bin() -> PathBuf {
-    let path = hupwatch_bin().parent().unwrap().join("examples").join("hupwatch-test-child");
+    let path = examples_dir().join("hupwatch-test-child");
     assert!(
         path.exists(),
         "{} is missing: run the whole `cargo test` (it builds the examples) \
@@ -509,7 +515,7 @@ pub fn switch_symlink(link: &Path, target: &str) {
 
 /// The socket-activated test server (tests/support/server.rs), built next to hupwatch.
 pub fn server_bin() -> PathBuf {
-    let path = hupwatch_bin().parent().unwrap().join("examples").join("hupwatch-test-server");
+    let path = examples_dir().join("hupwatch-test-server");
     assert!(path.exists(), "{} is missing: run the whole `cargo test` (it builds the examples)", path.display());
     path
 }
