@@ -18,6 +18,11 @@
 # gcc; benches/report.py turns the raw samples in target/benchmarks/raw into
 # medians and ratios.
 #
+# The size target of the tiny build is tini's musl build, so
+# benches/tini-musl.sh builds one here from Debian's source package of tini
+# (musl-gcc -Os, stripped; it installs musl-tools when missing) for the size
+# row only. Without it (no network, say) the harness goes on and says why.
+#
 # What it measures (every init gets the same command; all numbers are
 # medians over repeated runs, with the inits taking turns):
 #   1. binary size;  2. `INIT -- true` against `true` alone;
@@ -155,6 +160,16 @@ rm -f "$raw"/*.txt
 bench=$(realpath "$work")/hwbench
 gcc -O2 -Wall -static -o "$bench" benches/hwbench.c
 
+# tini's musl build, the peer of the tiny build's size target, made here from
+# Debian's source package: for the sizes only, and optional.
+say "building tini with musl from Debian's source (for the sizes)"
+if tini_musl=$(benches/tini-musl.sh "$work" 2>"$work/tini-musl.log" | tail -n 1); then
+	say "tini-musl: $(stat -c %s "$tini_musl") bytes"
+else
+	tini_musl=
+	say "tini-musl left out of the sizes: $(tail -n 1 "$work/tini-musl.log" | sed 's/^tini-musl: //') (see $work/tini-musl.log)"
+fi
+
 # The inits, each followed by what it needs before the command. tini gets
 # -s (subreaper) as hupwatch is one when it is not PID 1; it also stops
 # tini's warning about not being PID 1.
@@ -165,6 +180,7 @@ prefix() { # prefix NAME: sets pre to the init's words before the command
 	hupwatch-tiny) pre=("$hw_tiny" --) ;;
 	tini-static) pre=("$tini" -s --) ;;
 	dumb-init) pre=("$dumb" --) ;;
+	tini-musl) pre=("$tini_musl" -s --) ;;
 	esac
 }
 groups() { # groups COMMAND... -> LABEL INIT... COMMAND... :: ...
@@ -209,7 +225,7 @@ fi
 start=$(date +%s)
 
 say "1. sizes"
-for name in "${inits[@]}"; do
+for name in "${inits[@]}" ${tini_musl:+tini-musl}; do
 	prefix "$name"
 	read -r text data bss _ < <(size "${pre[0]}" | tail -n 1)
 	echo "$name bytes $(stat -c %s "${pre[0]}")"
@@ -281,6 +297,7 @@ version() { "$@" 2>&1 | head -n 1 || true; }
 	echo "nightly $(version rustup run "${HUPWATCH_NIGHTLY:-nightly}" rustc --version)"
 	echo "tini-static $(version "$tini" --version) (Debian tini $(dpkg-query -W -f '${Version}' tini 2>/dev/null || echo '?'))"
 	echo "dumb-init $(version "$dumb" --version) (Debian dumb-init $(dpkg-query -W -f '${Version}' dumb-init 2>/dev/null || echo '?'))"
+	[ -z "$tini_musl" ] || echo "tini-musl $(cat "$work/tini-musl.about")"
 	echo "commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' (with local changes)')"
 	echo "load CPUs ${busy_start}% busy before, ${busy_end}% after; load average $load_start before, $load_end after"
 	echo "mode $([ "$quick" = 1 ] && echo quick || echo full)"
