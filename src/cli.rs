@@ -166,11 +166,8 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, UsageEr
 fn from_lexopt(e: lexopt::Error) -> UsageError {
     match e {
         lexopt::Error::MissingValue { option: Some(o) } => usage(&["missing value for option '", &o, "'"]),
-        lexopt::Error::MissingValue { option: None } => usage(&["missing value"]),
-        lexopt::Error::UnexpectedOption(o) => usage(&["unknown option '", &o, "'"]),
-        lexopt::Error::UnexpectedArgument(a) => usage(&["unexpected argument '", &a.to_string_lossy(), "'"]),
         lexopt::Error::UnexpectedValue { option, .. } => usage(&["option '", &option, "' takes no value"]),
-        lexopt::Error::NonUnicodeValue(v) => usage(&["invalid (non-UTF-8) value '", &v.to_string_lossy(), "'"]),
+        // Nothing else comes from the parser calls made here.
         _ => usage(&["invalid arguments"]),
     }
 }
@@ -236,7 +233,7 @@ fn set(config: &mut Config, opt: Opt, value: Vec<u8>) -> Option<()> {
     if opt == Opt::Listen {
         return listen::parse(&value).map(|address| config.listen.push(address));
     }
-    let text = core::str::from_utf8(&value).ok()?;
+    let text = &value[..];
     match opt {
         Opt::Warmup => config.warmup = parse_duration(text)?,
         Opt::ReadyTimeout => config.ready_timeout = parse_duration(text)?,
@@ -251,10 +248,16 @@ fn set(config: &mut Config, opt: Opt, value: Vec<u8>) -> Option<()> {
 }
 
 /// `FROM:TO` with signal names or numbers; `TO` may be 0 (drop).
-fn parse_rewrite(text: &str) -> Option<(Signal, Signal)> {
-    let (from, to) = text.split_once(':')?;
+fn parse_rewrite(text: &[u8]) -> Option<(Signal, Signal)> {
+    let (from, to) = split(text, b':')?;
     let from = signals::parse(from, false).filter(|&s| signals::catchable(s))?;
     Some((from, signals::parse(to, true)?))
+}
+
+/// The text before and after the first `separator`.
+fn split(text: &[u8], separator: u8) -> Option<(&[u8], &[u8])> {
+    let at = text.iter().position(|&b| b == separator)?;
+    Some((&text[..at], &text[at + 1..]))
 }
 
 /// Digits only (no sign, no spaces), as a number; `None` when empty or too
@@ -271,23 +274,23 @@ pub fn parse_decimal(text: &[u8]) -> Option<u64> {
 
 /// Seconds as a decimal number with an optional unit `ms`, `s` or `m`, in
 /// nanoseconds. At most nine fraction digits; up to about 584 years.
-pub fn parse_duration(text: &str) -> Option<u64> {
+pub fn parse_duration(text: &[u8]) -> Option<u64> {
     // The unit in nanoseconds: a fraction digit string scaled to nine
     // digits counts billionths of it.
-    let (number, unit) = if let Some(n) = text.strip_suffix("ms") {
+    let (number, unit) = if let Some(n) = text.strip_suffix(b"ms") {
         (n, 1_000_000)
-    } else if let Some(n) = text.strip_suffix('s') {
+    } else if let Some(n) = text.strip_suffix(b"s") {
         (n, NANOS_PER_SEC)
-    } else if let Some(n) = text.strip_suffix('m') {
+    } else if let Some(n) = text.strip_suffix(b"m") {
         (n, 60 * NANOS_PER_SEC)
     } else {
         (text, NANOS_PER_SEC)
     };
-    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    let (whole, fraction) = split(number, b'.').unwrap_or((number, b""));
     if whole.is_empty() && fraction.is_empty() || whole.len() > 12 || fraction.len() > 9 {
         return None;
     }
-    let digits = |s: &str| if s.is_empty() { Some(0) } else { parse_decimal(s.as_bytes()) };
+    let digits = |s: &[u8]| if s.is_empty() { Some(0) } else { parse_decimal(s) };
     let mut billionths = digits(fraction)?;
     for _ in fraction.len()..9 {
         billionths *= 10;
@@ -415,6 +418,7 @@ mod tests {
 
     #[test]
     fn durations() {
+        let parse_duration = |text: &str| parse_duration(text.as_bytes());
         assert_eq!(parse_duration("0"), Some(0));
         assert_eq!(parse_duration("1"), Some(NANOS_PER_SEC));
         assert_eq!(parse_duration("0.2"), Some(200_000_000));

@@ -64,16 +64,17 @@ pub fn is_shutdown(sig: Signal) -> bool {
 }
 
 /// Parses a signal name or number. `allow_zero` admits `0` (a dropped signal).
-pub fn parse(text: &str, allow_zero: bool) -> Option<Signal> {
-    if let Some(n) = parse_decimal(text.as_bytes()) {
+pub fn parse(text: &[u8], allow_zero: bool) -> Option<Signal> {
+    if let Some(n) = parse_decimal(text) {
         let valid = n <= SIGRTMAX as u64 && (n != 0 || allow_zero);
         return valid.then_some(n as Signal);
     }
     // Case-insensitive, with or without SIG.
-    let text = text.as_bytes();
-    let has_prefix = text.len() > 3 && text[..3].eq_ignore_ascii_case(b"SIG");
-    let name = if has_prefix { &text[3..] } else { text };
-    let is = |word: &str| name.eq_ignore_ascii_case(word.as_bytes());
+    let starts = |text: &[u8], upper: &str| {
+        text.len() >= upper.len() && text.iter().zip(upper.bytes()).all(|(&a, b)| a.to_ascii_uppercase() == b)
+    };
+    let name = if text.len() > 3 && starts(text, "SIG") { &text[3..] } else { text };
+    let is = |upper: &str| name.len() == upper.len() && starts(name, upper);
     if let Some(pos) = NAMES.iter().position(|n| is(&n[3..])) {
         return Some(pos as Signal + 1);
     }
@@ -83,12 +84,12 @@ pub fn parse(text: &str, allow_zero: bool) -> Option<Signal> {
             return Some(sig);
         }
     }
-    let (base, offset) = match name.split_at_checked(5) {
-        Some((rt, offset)) if rt.eq_ignore_ascii_case(b"RTMIN") => (SIGRTMIN, offset),
-        Some((rt, offset)) if rt.eq_ignore_ascii_case(b"RTMAX") => (SIGRTMAX, offset),
+    let base = match () {
+        _ if starts(name, "RTMIN") => SIGRTMIN,
+        _ if starts(name, "RTMAX") => SIGRTMAX,
         _ => return None,
     };
-    let Some((sign, digits)) = offset.split_first() else { return Some(base) };
+    let Some((sign, digits)) = name[5..].split_first() else { return Some(base) };
     let n = parse_decimal(digits)?.min(SIGRTMAX as u64) as Signal;
     let sig = match sign {
         b'+' if base == SIGRTMIN => base + n,
@@ -119,25 +120,25 @@ mod tests {
     #[test]
     fn names_numbers_and_cases() {
         for text in ["TERM", "SIGTERM", "term", "sigterm", "15"] {
-            assert_eq!(parse(text, false), Some(15), "{text}");
+            assert_eq!(parse(text.as_bytes(), false), Some(15), "{text}");
         }
-        assert_eq!(parse("HUP", false), Some(1));
-        assert_eq!(parse("sys", false), Some(31));
-        assert_eq!(parse("RTMIN", false), Some(34));
-        assert_eq!(parse("RTMIN+3", false), Some(37));
-        assert_eq!(parse("SIGRTMIN+30", false), Some(64));
-        assert_eq!(parse("RTMAX-2", false), Some(62));
-        assert_eq!(parse("RTMAX", false), Some(64));
-        assert_eq!(parse("rtmin+0", false), Some(34));
-        assert_eq!(parse("64", false), Some(64));
+        assert_eq!(parse(b"HUP", false), Some(1));
+        assert_eq!(parse(b"sys", false), Some(31));
+        assert_eq!(parse(b"RTMIN", false), Some(34));
+        assert_eq!(parse(b"RTMIN+3", false), Some(37));
+        assert_eq!(parse(b"SIGRTMIN+30", false), Some(64));
+        assert_eq!(parse(b"RTMAX-2", false), Some(62));
+        assert_eq!(parse(b"RTMAX", false), Some(64));
+        assert_eq!(parse(b"rtmin+0", false), Some(34));
+        assert_eq!(parse(b"64", false), Some(64));
     }
 
     #[test]
     fn rejects_nonsense() {
         for text in ["", "0", "65", "-1", "+1", "FOO", "RTMIN+31", "RTMIN-1", "RTMAX+1", "RTMIN+x", "RTMIN+", "SIG"] {
-            assert_eq!(parse(text, false), None, "{text}");
+            assert_eq!(parse(text.as_bytes(), false), None, "{text}");
         }
-        assert_eq!(parse("0", true), Some(0));
+        assert_eq!(parse(b"0", true), Some(0));
     }
 
     #[test]

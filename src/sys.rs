@@ -316,8 +316,9 @@ pub fn set_parent_death_signal(sig: c_int) -> Result<(), Errno> {
 
 /// chdir(2); allocates nothing, so the child may call it after fork.
 pub fn chdir(path: &[u8]) -> Result<(), Errno> {
-    // SAFETY: with_cstr passes a NUL-terminated copy of path.
-    with_cstr(path, |p| cvt(unsafe { libc::chdir(p) })).map(drop)
+    let path = CText::new(path)?;
+    // SAFETY: path is NUL-terminated.
+    cvt(unsafe { libc::chdir(path.ptr()) }).map(drop)
 }
 
 /// execvpe(3): returns only on failure. Both pointer arrays end with NULL.
@@ -368,19 +369,38 @@ pub fn getenv(key: &[u8]) -> Option<&'static [u8]> {
 /// The longest path handed to the kernel, with its NUL (PATH_MAX).
 const PATH_MAX: usize = 4096;
 
-/// Calls `f` with `text` as a NUL-terminated string built on the stack, so
-/// that no path needs an allocation. Text with a NUL byte, or too long,
-/// fails as the kernel would fail it.
-fn with_cstr<T>(text: &[u8], f: impl FnOnce(*const c_char) -> Result<T, Errno>) -> Result<T, Errno> {
-    let mut buf = [0u8; PATH_MAX];
-    if text.len() >= PATH_MAX {
-        return Err(Errno(libc::ENAMETOOLONG));
+/// Text as a NUL-terminated string on the stack, so that no path needs an
+/// allocation (and the child may use one between fork and exec).
+struct CText([u8; PATH_MAX]);
+
+impl CText {
+    /// Text with a NUL byte, or too long, fails as the kernel would fail it.
+    fn new(text: &[u8]) -> Result<CText, Errno> {
+        let mut c = CText([0; PATH_MAX]);
+        if text.len() >= PATH_MAX {
+            return Err(Errno(libc::ENAMETOOLONG));
+        }
+        if text.contains(&0) {
+            return Err(Errno(libc::EINVAL));
+        }
+        c.0[..text.len()].copy_from_slice(text);
+        Ok(c)
     }
-    if text.contains(&0) {
-        return Err(Errno(libc::EINVAL));
+
+    fn ptr(&self) -> *const c_char {
+        self.0.as_ptr() as *const c_char
     }
-    buf[..text.len()].copy_from_slice(text);
-    f(buf.as_ptr() as *const c_char)
+}
+
+/// A system call of the `*at` family on `path`, relative to the working
+/// directory: `nr(AT_FDCWD, path, a, b)`.
+///
+/// # Safety
+/// `a` and `b` must be what `nr` expects there (pointers valid for it).
+unsafe fn path_call(nr: libc::c_long, path: &[u8], a: usize, b: usize) -> Result<libc::c_long, Errno> {
+    let path = CText::new(path)?;
+    // SAFETY: path is NUL-terminated; the caller vouches for a and b.
+    cvt_long(unsafe { libc::syscall(nr, libc::AT_FDCWD, path.ptr(), a, b) })
 }
 
 /// What stat(2) says of a file, as far as hupwatch looks.
@@ -413,11 +433,9 @@ pub fn stat(path: &[u8], follow: bool) -> Result<Stat, Errno> {
     // SAFETY: stat is plain old data; all-zero is a valid value.
     let mut st: libc::stat = unsafe { core::mem::zeroed() };
     let flags = if follow { 0 } else { libc::AT_SYMLINK_NOFOLLOW };
-    // The raw system call: on 64-bit Linux the kernel's struct stat is libc's.
-    with_cstr(path, |p| {
-        // SAFETY: p is NUL-terminated and st a valid out-pointer.
-        cvt_long(unsafe { libc::syscall(libc::SYS_newfstatat, libc::AT_FDCWD, p, &mut st as *mut libc::stat, flags) })
-    })?;
+    // On 64-bit Linux the kernel's struct stat is libc's.
+    // SAFETY: st is a valid out-pointer for newfstatat.
+    unsafe { path_call(libc::SYS_newfstatat, path, &mut st as *mut libc::stat as usize, flags as usize) }?;
     Ok(Stat {
         dev: st.st_dev as u64,
         ino: st.st_ino as u64,
@@ -430,24 +448,24 @@ pub fn stat(path: &[u8], follow: bool) -> Result<Stat, Errno> {
 /// A symlink's target.
 pub fn readlink(path: &[u8]) -> Result<Vec<u8>, Errno> {
     let mut buf = [0u8; PATH_MAX];
-    // SAFETY: p is NUL-terminated; buf is writable for its length.
-    let n = with_cstr(path, |p| cvt_size(unsafe { libc::readlink(p, buf.as_mut_ptr() as *mut c_char, buf.len()) }))?;
-    Ok(buf[..n].to_vec())
+    // SAFETY: buf is writable for its length.
+    let n = unsafe { path_call(libc::SYS_readlinkat, path, buf.as_mut_ptr() as usize, buf.len()) }?;
+    Ok(buf[..n as usize].to_vec())
 }
 
 pub fn mkdir(path: &[u8], mode: u32) -> Result<(), Errno> {
-    // SAFETY: p is NUL-terminated.
-    with_cstr(path, |p| cvt(unsafe { libc::mkdir(p, mode as libc::mode_t) })).map(drop)
+    // SAFETY: mkdirat takes a mode, and ignores the last argument.
+    unsafe { path_call(libc::SYS_mkdirat, path, mode as usize, 0) }.map(drop)
 }
 
 pub fn unlink(path: &[u8]) -> Result<(), Errno> {
-    // SAFETY: p is NUL-terminated.
-    with_cstr(path, |p| cvt(unsafe { libc::unlink(p) })).map(drop)
+    // SAFETY: unlinkat takes flags.
+    unsafe { path_call(libc::SYS_unlinkat, path, 0, 0) }.map(drop)
 }
 
 pub fn rmdir(path: &[u8]) -> Result<(), Errno> {
-    // SAFETY: p is NUL-terminated.
-    with_cstr(path, |p| cvt(unsafe { libc::rmdir(p) })).map(drop)
+    // SAFETY: unlinkat takes flags.
+    unsafe { path_call(libc::SYS_unlinkat, path, libc::AT_REMOVEDIR as usize, 0) }.map(drop)
 }
 
 /// The working directory, resolved. The raw system call: libc's getcwd
@@ -803,8 +821,9 @@ pub fn send_to(fd: Fd, buf: &[u8], address: &SockName) -> Result<usize, Errno> {
 pub fn parse_ip(text: &[u8], out: &mut [u8]) -> bool {
     let family = if out.len() == 4 { libc::AF_INET } else { libc::AF_INET6 };
     assert!(out.len() == 4 || out.len() == 16);
-    // SAFETY: p is NUL-terminated and out large enough for the family (asserted).
-    with_cstr(text, |p| Ok(unsafe { inet_pton(family, p, out.as_mut_ptr() as *mut libc::c_void) })) == Ok(1)
+    let Ok(text) = CText::new(text) else { return false };
+    // SAFETY: text is NUL-terminated and out large enough for the family (asserted).
+    unsafe { inet_pton(family, text.ptr(), out.as_mut_ptr() as *mut libc::c_void) == 1 }
 }
 
 /// Receives one datagram without blocking, with the sender's pid from
@@ -869,8 +888,9 @@ pub fn inotify_init() -> Result<Fd, Errno> {
 /// Watches `path` (following symlinks); returns the watch descriptor, which
 /// is the same for the same inode.
 pub fn inotify_add_watch(fd: Fd, path: &[u8], mask: u32) -> Result<c_int, Errno> {
-    // SAFETY: with_cstr passes a NUL-terminated copy of path.
-    with_cstr(path, |p| cvt(unsafe { libc::inotify_add_watch(fd, p, mask) }))
+    let path = CText::new(path)?;
+    // SAFETY: path is NUL-terminated.
+    cvt(unsafe { libc::inotify_add_watch(fd, path.ptr(), mask) })
 }
 
 pub fn inotify_rm_watch(fd: Fd, wd: c_int) {
