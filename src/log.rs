@@ -107,8 +107,13 @@ impl Line {
         self.text("generation ").num(number as u64).text(" (pid ").num(pid.max(0) as u64).text(")")
     }
 
+    /// What went wrong, in words for the errors hupwatch's calls can
+    /// meet, else `error N`.
     pub fn errno(&mut self, e: sys::Errno) -> &mut Line {
-        self.bytes(sys::strerror(e))
+        match describe(e) {
+            Some(text) => self.bytes(text),
+            None => self.text("error ").num(e.0.max(0) as u64),
+        }
     }
 
     pub fn as_bytes(&self) -> &[u8] {
@@ -122,6 +127,65 @@ impl Line {
         let _ = sys::write(2, &self.buf[..self.len + 1]);
         sys::set_errno(saved);
     }
+}
+
+/// The errors that the system calls hupwatch makes can report, in the usual
+/// words: two compact tables, the errno numbers (all below 256 on Linux) and
+/// the texts in the same order, each ended by a NUL. libc's strerror table
+/// would be 2 KB of a 60 KB binary.
+macro_rules! errors {
+    ($($name:ident $text:literal,)*) => {
+        const ERRNOS: &[u8] = &[$(libc::$name as u8),*];
+        const TEXTS: &str = concat!($($text, "\0"),*);
+    };
+}
+
+errors! {
+    EPERM "Operation not permitted",
+    ENOENT "No such file or directory",
+    ESRCH "No such process",
+    EINTR "Interrupted system call",
+    EIO "Input/output error",
+    E2BIG "Argument list too long",
+    ENOEXEC "Exec format error",
+    EBADF "Bad file descriptor",
+    ECHILD "No child processes",
+    EAGAIN "Resource temporarily unavailable",
+    ENOMEM "Out of memory",
+    EACCES "Permission denied",
+    EFAULT "Bad address",
+    EBUSY "Device or resource busy",
+    EEXIST "File exists",
+    ENODEV "No such device",
+    ENOTDIR "Not a directory",
+    EISDIR "Is a directory",
+    EINVAL "Invalid argument",
+    ENFILE "Too many open files in system",
+    EMFILE "Too many open files",
+    ETXTBSY "Text file busy",
+    ENOSPC "No space left on device",
+    EROFS "Read-only file system",
+    EMLINK "Too many links",
+    ENAMETOOLONG "File name too long",
+    ENOSYS "Function not implemented",
+    ELOOP "Too many levels of symbolic links",
+    ELIBBAD "Accessing a corrupted shared library",
+    ENOTSOCK "Socket operation on non-socket",
+    EPROTOTYPE "Protocol wrong type for socket",
+    EPROTONOSUPPORT "Protocol not supported",
+    EOPNOTSUPP "Operation not supported",
+    EAFNOSUPPORT "Address family not supported by protocol",
+    EADDRINUSE "Address already in use",
+    EADDRNOTAVAIL "Cannot assign requested address",
+    ENETUNREACH "Network is unreachable",
+    ENOBUFS "No buffer space available",
+    ECONNREFUSED "Connection refused",
+    EDQUOT "Disk quota exceeded",
+}
+
+fn describe(e: sys::Errno) -> Option<&'static [u8]> {
+    let i = ERRNOS.iter().position(|&n| n as i32 == e.0)?;
+    TEXTS.as_bytes().split(|&b| b == 0).nth(i)
 }
 
 /// hupwatch's own failure before or while it runs (exit status 1): what it
@@ -236,6 +300,19 @@ mod tests {
         let mut l = Line::bare();
         l.num(0).text(" ").num(u64::MAX).text(" ").signal(40);
         assert_eq!(text(&l), "0 18446744073709551615 SIGRTMIN+6");
+    }
+
+    #[test]
+    fn errors_in_words_or_by_number() {
+        let mut l = Line::bare();
+        l.errno(sys::ENOENT).text("; ").errno(sys::Errno(libc::EADDRINUSE)).text("; ").errno(sys::Errno(71));
+        assert_eq!(text(&l), "No such file or directory; Address already in use; error 71");
+        let mut numbers = ERRNOS.to_vec();
+        numbers.sort();
+        numbers.dedup();
+        assert_eq!(numbers.len(), ERRNOS.len(), "each errno once, and none above 255");
+        assert_eq!(TEXTS.split('\0').count(), ERRNOS.len() + 1, "a text for each");
+        assert_eq!(describe(sys::Errno(libc::EDQUOT)), Some(&b"Disk quota exceeded"[..]), "the last one");
     }
 
     #[test]

@@ -192,10 +192,37 @@ impl Plan {
             }
         }
         let _ = sys::set_signal_mask(self.mask);
-        let file = self.argv_ptrs[0];
-        let e = sys::execvpe(file, &self.argv_ptrs, &self.env_ptrs);
+        let e = exec_search(self.program(), &self.argv_ptrs, &self.env_ptrs);
         child_fail(report, 2, e)
     }
+}
+
+/// The directories searched when $PATH is not set (musl's and glibc's).
+const DEFAULT_PATH: &[u8] = b"/usr/local/bin:/bin:/usr/bin";
+
+/// execvp(3)'s search, without allocating (the child runs it between fork
+/// and exec): `file` itself when it holds a slash, else `DIR/file` for each
+/// directory of hupwatch's $PATH in turn (an empty one is the working
+/// directory) until one runs. As in execvp, EACCES from any of them wins
+/// over "not found", and any other error ends the search. A file that is
+/// not an executable format is not handed to /bin/sh: it fails (126).
+fn exec_search(file: &[u8], argv: &[*const libc::c_char], envp: &[*const libc::c_char]) -> Errno {
+    if file.is_empty() {
+        return sys::ENOENT;
+    }
+    if file.contains(&b'/') {
+        return sys::execve(&[file], argv, envp);
+    }
+    let mut result = sys::ENOENT;
+    for dir in sys::getenv(b"PATH").unwrap_or(DEFAULT_PATH).split(|&b| b == b':') {
+        let dir: &[u8] = if dir.is_empty() { b"." } else { dir };
+        match sys::execve(&[dir, b"/", file], argv, envp) {
+            e @ Errno(libc::EACCES) => result = e,
+            Errno(libc::ENOENT | libc::ENOTDIR) => {}
+            e => return e,
+        }
+    }
+    result
 }
 
 fn child_fail(report: Fd, step: u8, e: Errno) -> ! {

@@ -44,19 +44,6 @@ fn cvt_size(ret: isize) -> Result<usize, Errno> {
     if ret < 0 { Err(errno()) } else { Ok(ret as usize) }
 }
 
-/// The libc description of an errno value ("No such file or directory").
-pub fn strerror(e: Errno) -> &'static [u8] {
-    // SAFETY: strerror returns a pointer to a static or thread-local string
-    // that stays valid until the next strerror call; we are single-threaded
-    // and copy it before calling again.
-    let p = unsafe { libc::strerror(e.0) };
-    if p.is_null() {
-        return b"unknown error";
-    }
-    // SAFETY: p is a valid NUL-terminated string (checked non-null above).
-    unsafe { CStr::from_ptr(p) }.to_bytes()
-}
-
 // ---------------------------------------------------------------- entry
 
 /// The C entry point. hupwatch is built with `#![no_main]`, so Rust's runtime
@@ -321,13 +308,18 @@ pub fn chdir(path: &[u8]) -> Result<(), Errno> {
     cvt(unsafe { libc::chdir(path.ptr()) }).map(drop)
 }
 
-/// execvpe(3): returns only on failure. Both pointer arrays end with NULL.
-pub fn execvpe(file: *const c_char, argv: &[*const c_char], envp: &[*const c_char]) -> Errno {
+/// execve(2) of the path made of `parts`: returns only on failure. Both
+/// pointer arrays end with NULL. Allocates nothing (the child calls it).
+pub fn execve(parts: &[&[u8]], argv: &[*const c_char], envp: &[*const c_char]) -> Errno {
     debug_assert!(argv.last().is_some_and(|p| p.is_null()));
     debug_assert!(envp.last().is_some_and(|p| p.is_null()));
-    // SAFETY: file, argv and envp entries are NUL-terminated strings that
+    let path = match CText::join(parts) {
+        Ok(path) => path,
+        Err(e) => return e,
+    };
+    // SAFETY: path, argv and envp entries are NUL-terminated strings that
     // outlive the call; both arrays are NULL-terminated.
-    unsafe { libc::execvpe(file, argv.as_ptr(), envp.as_ptr()) };
+    unsafe { libc::execve(path.ptr(), argv.as_ptr(), envp.as_ptr()) };
     errno()
 }
 
@@ -369,6 +361,12 @@ pub fn getenv(key: &[u8]) -> Option<&'static [u8]> {
 /// The longest path handed to the kernel, with its NUL (PATH_MAX).
 const PATH_MAX: usize = 4096;
 
+/// Whether text holds a NUL byte (so cannot be passed as a C string).
+#[expect(clippy::manual_contains, reason = "contains() links a 250-byte memchr for these short strings")]
+fn has_nul(text: &[u8]) -> bool {
+    text.iter().any(|&b| b == 0)
+}
+
 /// Text as a NUL-terminated string on the stack, so that no path needs an
 /// allocation (and the child may use one between fork and exec).
 struct CText([u8; PATH_MAX]);
@@ -376,14 +374,23 @@ struct CText([u8; PATH_MAX]);
 impl CText {
     /// Text with a NUL byte, or too long, fails as the kernel would fail it.
     fn new(text: &[u8]) -> Result<CText, Errno> {
+        CText::join(&[text])
+    }
+
+    /// The parts one after the other.
+    fn join(parts: &[&[u8]]) -> Result<CText, Errno> {
         let mut c = CText([0; PATH_MAX]);
-        if text.len() >= PATH_MAX {
-            return Err(Errno(libc::ENAMETOOLONG));
+        let mut len = 0;
+        for part in parts {
+            if len + part.len() >= PATH_MAX {
+                return Err(Errno(libc::ENAMETOOLONG));
+            }
+            if has_nul(part) {
+                return Err(Errno(libc::EINVAL));
+            }
+            c.0[len..len + part.len()].copy_from_slice(part);
+            len += part.len();
         }
-        if text.contains(&0) {
-            return Err(Errno(libc::EINVAL));
-        }
-        c.0[..text.len()].copy_from_slice(text);
         Ok(c)
     }
 
@@ -772,7 +779,7 @@ fn raw_address(address: &SockName) -> Result<(libc::sockaddr_storage, libc::sock
             if start + bytes.len() + nul > a.sun_path.len() {
                 return Err(Errno(libc::ENAMETOOLONG));
             }
-            if nul == 1 && bytes.contains(&0) {
+            if nul == 1 && has_nul(bytes) {
                 return Err(Errno(libc::EINVAL));
             }
             for (slot, &b) in a.sun_path[start..].iter_mut().zip(bytes) {

@@ -5,6 +5,7 @@ mod support;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 use support::*;
 
 #[test]
@@ -100,6 +101,46 @@ fn not_executable_exits_126() {
     let (code, _, err) = run_to_end(&mut hupwatch(&["--", sub]), LONG);
     assert_eq!(code, 126, "stderr:\n{err}");
     line_naming(&err, sub);
+}
+
+/// The command is looked up as execvp(3) does: each $PATH directory in turn, a directory
+/// where it is not executable only remembered (EACCES wins over "not found"), an empty entry
+/// for the working directory, and the usual directories when PATH is unset.
+#[test]
+fn command_is_searched_on_path_like_execvp() {
+    let dir = TempDir::new("path-search");
+    for (sub, mode, script) in [("denied", 0o644, "exit 41"), ("ok", 0o755, "exit 42"), ("raw", 0o755, "")] {
+        fs::create_dir(dir.join(sub)).unwrap();
+        let tool = dir.join(sub).join("hupwatch-tool");
+        // "raw" holds no #! line: not an executable format.
+        let text = if script.is_empty() { "exit 43\n".to_string() } else { format!("#!/bin/sh\n{script}\n") };
+        fs::write(&tool, text).unwrap();
+        fs::set_permissions(&tool, fs::Permissions::from_mode(mode)).unwrap();
+    }
+    let path = |subs: &[&str]| {
+        subs.iter()
+            .map(|s| if s.is_empty() { String::new() } else { dir.join(s).display().to_string() })
+            .collect::<Vec<_>>()
+            .join(":")
+    };
+    let run = |path: Option<String>, cwd: &Path| {
+        let mut cmd = hupwatch(&["-q", "hupwatch-tool"]);
+        cmd.current_dir(cwd);
+        match path {
+            Some(p) => cmd.env("PATH", p),
+            None => cmd.env_remove("PATH"),
+        };
+        run_to_end(&mut cmd, LONG)
+    };
+    let root = dir.path();
+    assert_eq!(run(Some(path(&["missing", "denied", "ok"])), root).0, 42, "found after a denied one");
+    assert_eq!(run(Some(path(&["missing", "denied"])), root).0, 126, "denied beats not found");
+    assert_eq!(run(Some(path(&["missing"])), root).0, 127, "not found");
+    assert_eq!(run(Some(path(&["", "missing"])), &dir.join("ok")).0, 42, "empty entry: the working directory");
+    let (code, _, err) = run(Some(path(&["raw", "ok"])), root);
+    assert_eq!(code, 126, "no #! line: not run by a shell, and the search stops; stderr:\n{err}");
+    let (code, _, err) = run_to_end(hupwatch(&["-q", "true"]).env_remove("PATH"), LONG);
+    assert_eq!(code, 0, "PATH unset: the usual directories; stderr:\n{err}");
 }
 
 #[test]
