@@ -203,14 +203,14 @@ impl Loop {
         sys::poll(&mut fds, timeout).map_err(fatal("cannot wait for events"))?;
         let now = sys::monotonic_ns();
 
-        let reap = fds[0].revents != 0 && self.read_signals()?;
+        let reap = fds[0].revents != 0 && self.read_signals(now)?;
         if let Some(downward) = &mut self.downward {
             for pollfd in fds[first_notify..].iter().filter(|p| p.revents != 0) {
                 downward.receive(pollfd.fd, &mut self.ready);
             }
         }
         for pid in std::mem::take(&mut self.ready) {
-            self.feed(Event::Ready { pid });
+            self.feed_at(now, Event::Ready { pid });
         }
         if let Some(watcher) = &mut self.watcher {
             if fds[1].revents != 0 {
@@ -220,14 +220,14 @@ impl Loop {
                 if let Some(mut l) = log::line(Level::Info) {
                     l.text("reload: ").bytes(path).text(" changed").emit();
                 }
-                self.feed(Event::Reload);
+                self.feed_at(now, Event::Reload);
             }
         }
         self.poll_fds = fds;
         if reap {
-            self.reap();
+            self.reap(now);
         }
-        self.tick();
+        self.tick(now);
         Ok(())
     }
 
@@ -237,18 +237,19 @@ impl Loop {
     /// exists, for the other wait; both take from the same pending signals.
     fn wait_for_signal(&mut self, timeout: Option<u64>) -> Result<(), Fatal> {
         let info = sys::sigtimedwait(self.handled, timeout).map_err(fatal("cannot wait for signals"))?;
+        let now = sys::monotonic_ns();
         if let Some(info) = info {
-            if self.take_signal(info) {
-                self.reap();
+            if self.take_signal(info, now) {
+                self.reap(now);
             }
         }
-        self.tick();
+        self.tick(now);
         Ok(())
     }
 
     /// Feeds one received signal to the supervisor; true when it is SIGCHLD
     /// (the caller reaps).
-    fn take_signal(&mut self, info: sys::SigInfo) -> bool {
+    fn take_signal(&mut self, info: sys::SigInfo, now: u64) -> bool {
         // hupwatch's own SIGPIPE (a closed stderr) is not the service's business.
         let from_self = info.pid == self.own_pid && matches!(info.code, SI_USER | SI_QUEUE | SI_TKILL);
         if info.signo == signals::SIGCHLD {
@@ -258,20 +259,20 @@ impl Loop {
             return false;
         }
         let event = if info.signo == self.reload_signal { Event::Reload } else { Event::Signal(info.signo) };
-        self.feed(event);
+        self.feed_at(now, event);
         false
     }
 
     /// Feeds every queued signal to the supervisor; true when SIGCHLD was
     /// among them.
-    fn read_signals(&mut self) -> Result<bool, Fatal> {
+    fn read_signals(&mut self, now: u64) -> Result<bool, Fatal> {
         let mut reap = false;
         loop {
             let mut infos = std::mem::take(&mut self.signals);
             infos.clear();
             sys::read_signals(self.signal_fd, &mut infos).map_err(fatal("cannot read signals"))?;
             for &info in &infos {
-                reap |= self.take_signal(info);
+                reap |= self.take_signal(info, now);
             }
             let drained = infos.len() < sys::SIGNAL_BATCH;
             self.signals = infos;
@@ -283,6 +284,8 @@ impl Loop {
 
     /// Hands one event to the supervisor and carries out what it decides at
     /// once, so that a burst (10,000 orphans reaped) never piles up actions.
+    /// One clock reading serves a whole wake-up; only an answer to a spawn
+    /// (which may take milliseconds) reads the clock again.
     fn feed(&mut self, event: Event) {
         self.feed_at(sys::monotonic_ns(), event);
     }
@@ -293,15 +296,14 @@ impl Loop {
     }
 
     /// Lets the supervisor act on passed deadlines.
-    fn tick(&mut self) {
-        self.machine.tick(sys::monotonic_ns(), &mut self.out);
+    fn tick(&mut self, now: u64) {
+        self.machine.tick(now, &mut self.out);
         self.perform();
     }
 
     /// Collects every ended child: SIGCHLDs coalesce, so one may stand for
-    /// many. One clock reading serves the whole batch.
-    fn reap(&mut self) {
-        let now = sys::monotonic_ns();
+    /// many.
+    fn reap(&mut self, now: u64) {
         loop {
             match sys::reap_one() {
                 Ok(Some((pid, status))) => {
@@ -361,7 +363,7 @@ impl Loop {
                     if self.is_init {
                         let _ = sys::kill(-1, signal);
                     }
-                    self.reap();
+                    self.reap(sys::monotonic_ns());
                 }
                 Action::Report(report) => {
                     log::report(&report);
