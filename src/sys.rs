@@ -1,6 +1,9 @@
-//! Every call into libc lives here: thin wrappers that turn `-1` + errno into
+//! Every call into libc or straight into the kernel lives here, and
+//! hupwatch's allocator: thin wrappers that turn `-1` + errno into
 //! `Err(Errno)`, one call per `unsafe` block, each with its SAFETY reason.
-//! The crate root denies `unsafe` everywhere else.
+//! Raw system calls stand in for libc's wrappers where those carry code for
+//! old kernels or 32-bit ABIs that a 60 KB binary does without. The crate
+//! root denies `unsafe` everywhere else.
 #![allow(unsafe_code)]
 
 use core::ffi::{CStr, c_char, c_int};
