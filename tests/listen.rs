@@ -236,7 +236,7 @@ fn several_listens_are_handed_over_in_the_order_given() {
 #[test]
 fn ipv6_socket_is_handed_over() {
     let Ok(probe) = TcpListener::bind("[::1]:0") else {
-        eprintln!("SKIP: cannot bind [::1] here (no IPv6 loopback)");
+        support::skip("cannot bind [::1] here (no IPv6 loopback)");
         return;
     };
     let port = probe.local_addr().unwrap().port();
@@ -418,7 +418,7 @@ fn systemd_socket_activate_hands_its_socket_through() {
     // systemd's own tool: binds, waits for the first connection, then execs hupwatch with the
     // socket as descriptor 3 and LISTEN_PID set to its (and so hupwatch's) pid.
     if !on_path("systemd-socket-activate") {
-        eprintln!("SKIP: systemd-socket-activate not installed (Debian package: systemd)");
+        support::skip("systemd-socket-activate not installed (Debian package: systemd)");
         return;
     }
     let dir = TempDir::new("socket-activate");

@@ -312,7 +312,7 @@ fn systemd_notify_run_by_a_generation_script_counts() {
     // The way shell entrypoints report readiness: systemd-notify, a short-lived process of the
     // generation's group (it waits for the message to be processed with BARRIER=1).
     if !on_path("systemd-notify") {
-        eprintln!("SKIP: systemd-notify not installed (Debian package: systemd)");
+        support::skip("systemd-notify not installed (Debian package: systemd)");
         return;
     }
     let script = r#"systemd-notify --ready --status="booted by script" && exec "$0" "$@""#;

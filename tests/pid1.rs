@@ -143,7 +143,7 @@ fn as_pid1_reloads_on_hup_from_inside_and_outside() {
         );
         assert!(wait_until(LONG, || pids_with_prefix(dir.path(), "started").len() == 3));
     } else {
-        eprintln!("SKIP (part): nsenter not found, no reload from inside the namespace");
+        skip("nsenter not found (Debian package: util-linux): no reload from inside the namespace");
     }
     assert!(kill(hw, libc::SIGTERM));
     assert_eq!(wrapper.wait_code(LONG), 0, "stderr:\n{}", wrapper.stderr());

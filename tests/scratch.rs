@@ -65,12 +65,12 @@ fn comm(pid: i32) -> String {
 #[test]
 fn static_binary_as_pid1_in_an_empty_root_reloads_on_kill_hup_1() {
     if !musl_target_installed() {
-        eprintln!("SKIP: the {MUSL} target is not installed (rustup target add {MUSL})");
+        support::skip(&format!("the {MUSL} target is not installed (rustup target add {MUSL})"));
         return;
     }
     let busybox = Path::new("/bin/busybox");
     if !is_static_elf(busybox) {
-        eprintln!("SKIP: /bin/busybox is missing or not static (install busybox-static)");
+        support::skip("/bin/busybox is missing or not static (install busybox-static)");
         return;
     }
     if !can_unshare() {
@@ -116,7 +116,7 @@ fn static_binary_as_pid1_in_an_empty_root_reloads_on_kill_hup_1() {
 
     // Reload from inside the namespace: `kill -HUP 1` run in hupwatch's namespaces and root.
     if !on_path("nsenter") {
-        eprintln!("SKIP (part): nsenter not found; reloading from outside instead");
+        support::skip("nsenter not found (Debian package: util-linux): reloading from outside instead");
         assert!(kill(hw, libc::SIGHUP));
     } else {
         let target = hw.to_string();

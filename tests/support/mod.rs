@@ -37,6 +37,30 @@ pub fn child_bin() -> PathBuf {
     path
 }
 
+/// Skips the rest of a test for `reason`, loudly. With `HUPWATCH_TEST_ALL=1` (CI sets it) a
+/// skip is a failure instead: CI must never pass by skipping. The caller returns after it.
+pub fn skip(reason: &str) {
+    if std::env::var_os("HUPWATCH_TEST_ALL").is_some_and(|v| v == "1") {
+        panic!("HUPWATCH_TEST_ALL=1 forbids skipping, but: {reason}");
+    }
+    eprintln!("SKIP: {reason}");
+}
+
+/// The emulator the binary under test runs in (`HUPWATCH_EMULATOR`, e.g. `qemu-aarch64`), set
+/// when `HUPWATCH_BIN` is a wrapper that runs a foreign-architecture build under qemu-user.
+pub fn emulator() -> Option<String> {
+    std::env::var("HUPWATCH_EMULATOR").ok().filter(|e| !e.is_empty())
+}
+
+/// For a check that cannot hold under user-mode emulation (qemu has no subreaper, loses
+/// ignored dispositions at exec, runs slower): true, with the reason printed, only when the
+/// binary runs under an emulator; false everywhere else, so nothing else is ever skipped.
+pub fn skip_under_emulation(reason: &str) -> bool {
+    let Some(emulator) = emulator() else { return false };
+    eprintln!("SKIP under {emulator}: {reason}");
+    true
+}
+
 /// Polls `cond` every 10 ms until it holds (true) or `timeout` has passed (false).
 pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;
@@ -474,7 +498,7 @@ pub fn on_path(program: &str) -> bool {
 /// true` once. The reason is printed when it may not.
 pub fn can_unshare() -> bool {
     if !on_path("unshare") {
-        eprintln!("SKIP: unshare(1) not found");
+        skip("unshare(1) not found (Debian package: util-linux)");
         return false;
     }
     let out = Command::new("unshare")
@@ -488,7 +512,7 @@ pub fn can_unshare() -> bool {
     let err = String::from_utf8_lossy(&out.stderr);
     let lacks_privilege = err.contains("Operation not permitted") || err.contains("EPERM");
     assert!(lacks_privilege, "unshare failed for another reason than privilege: {err}");
-    eprintln!("SKIP: unshare --pid --fork --mount-proc is not permitted here: {}", err.trim());
+    skip(&format!("unshare --pid --fork --mount-proc is not permitted here: {}", err.trim()));
     false
 }
 
