@@ -2,7 +2,7 @@
 //! and signal names parsed by hand, usage errors as one line each.
 
 use crate::listen::{self, Address};
-use crate::log::Level;
+use crate::log::{Level, Line};
 use crate::signals::{self, Signal};
 use lexopt::prelude::*;
 use std::ffi::OsString;
@@ -26,6 +26,8 @@ Options:
       --stop-timeout SECS  SIGKILL a stopped generation's process group after
                            this long; 0 waits forever [default: 0]
   -r, --rewrite FROM:TO    rewrite a signal before passing it on; TO=0 drops it
+  -e, --success-exit CODE  exit 0 when the service ends with CODE (repeatable;
+                           143 is TERM: 128 + the signal's number)
   -g, --process-group      signal each generation's whole process group
   -k, --kill-at-exit       children die with hupwatch, even if it is SIGKILLed
       --listen ADDR        bind ADDR once and hand it to every generation as
@@ -41,12 +43,13 @@ Options:
   -h, --help               print this help
   -V, --version            print the version
 
-SIG is a name or number: TERM, SIGTERM, term, 15, RTMIN+2.
-SECS is a decimal number of seconds, or with a unit: 0.5, 500ms, 2s, 1m.
+SIG is a name or number: TERM, SIGTERM, term, 15, RTMIN+2 (not 32 or 33).
+SECS is a decimal number of seconds, or with a unit: 0.5, 500ms, 2s, 1m;
+the warmup must be shorter than the ready timeout.
 
 Exit status: the serving generation's, or 128+N if signal N killed it;
 127 command not found, 126 command not executable, 2 usage error,
-1 hupwatch's own failure.
+1 hupwatch's own failure (or the first generation never became ready).
 ";
 
 pub const VERSION: &str = concat!("hupwatch ", env!("CARGO_PKG_VERSION"), env!("HUPWATCH_COMMIT_SUFFIX"), "\n");
@@ -63,6 +66,8 @@ pub struct Config {
     /// `None` waits forever.
     pub stop_timeout: Option<u64>,
     pub rewrites: Vec<(Signal, Signal)>,
+    /// `-e`: the service's exit codes that become 0.
+    pub success_exits: Vec<u8>,
     pub process_group: bool,
     pub kill_at_exit: bool,
     pub listen: Vec<Address>,
@@ -81,11 +86,23 @@ pub enum Parsed {
 }
 
 /// A usage error: rendered as `hupwatch: MESSAGE (try 'hupwatch --help')`.
+/// The message is one line: values from the command line are quoted.
 #[derive(Debug, PartialEq)]
-pub struct UsageError(pub String);
+pub struct UsageError(pub Vec<u8>);
 
-fn usage(parts: &[&str]) -> UsageError {
+fn usage(parts: &[&[u8]]) -> UsageError {
     UsageError(parts.concat())
+}
+
+/// How much of a value a usage error shows.
+const SHOWN: usize = 64;
+
+/// A value from the command line as a usage error shows it: on one line,
+/// cut when long.
+fn shown(value: &[u8]) -> Line {
+    let mut line = Line::bare();
+    line.quoted(value, SHOWN);
+    line
 }
 
 /// Parses the arguments after the program name.
@@ -97,6 +114,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, UsageEr
         stop_signal: signals::SIGTERM,
         stop_timeout: None,
         rewrites: Vec::new(),
+        success_exits: Vec::new(),
         process_group: false,
         kill_at_exit: false,
         listen: Vec::new(),
@@ -122,8 +140,11 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, UsageEr
                 config.command.extend(parser.raw_args().map_err(from_lexopt)?.map(OsString::into_vec));
                 break;
             }
-            (Short(c), None) => return Err(usage(&["unknown option '-", c.encode_utf8(&mut [0; 4]), "'"])),
-            (Long(name), None) => return Err(usage(&["unknown option '--", name, "'"])),
+            (Short(c), None) => {
+                let c = shown(c.encode_utf8(&mut [0; 4]).as_bytes());
+                return Err(usage(&[b"unknown option '-", c.as_bytes(), b"'"]));
+            }
+            (Long(name), None) => return Err(usage(&[b"unknown option '--", shown(name.as_bytes()).as_bytes(), b"'"])),
         };
         match opt {
             Opt::ProcessGroup => config.process_group = true,
@@ -135,24 +156,16 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, UsageEr
             Opt::Version => return Ok(Parsed::Version),
             _ => {
                 let value = parser.value().map_err(from_lexopt)?.into_vec();
-                let text = String::from_utf8_lossy(&value).into_owned();
+                let text = shown(&value);
                 if set(&mut config, opt, value).is_none() {
-                    let expected = expected(opt);
-                    return Err(usage(&["invalid value for --", long, ": '", &text, "' (expected ", expected, ")"]));
+                    let expected = expected(opt).as_bytes();
+                    let parts = [b"invalid value for --", long.as_bytes(), b": '", text.as_bytes(), b"' (expected "];
+                    return Err(usage(&[&parts[..], &[expected, b")"]].concat()));
                 }
             }
         }
     }
-    if config.command.is_empty() {
-        return Err(usage(&["no command given"]));
-    }
-    let reload = config.reload_signal;
-    if !signals::catchable(reload) || reload == signals::SIGCHLD {
-        return Err(usage(&["--reload-signal cannot be SIGKILL, SIGSTOP or SIGCHLD"]));
-    }
-    if config.rewrites.iter().any(|&(from, _)| from == reload) {
-        return Err(usage(&["--rewrite cannot rewrite the reload signal"]));
-    }
+    check(&config)?;
     config.level = if quiet {
         Level::Error
     } else if verbose {
@@ -163,12 +176,40 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, UsageEr
     Ok(Parsed::Run(config))
 }
 
+/// Options that are each valid but cannot work together, or would leave a
+/// generation that never stops.
+fn check(config: &Config) -> Result<(), UsageError> {
+    use signals::*;
+    if config.command.is_empty() {
+        return Err(usage(&[b"no command given"]));
+    }
+    let reload = config.reload_signal;
+    if !catchable(reload) || reload == SIGCHLD {
+        return Err(usage(&[b"--reload-signal cannot be SIGKILL, SIGSTOP or SIGCHLD"]));
+    }
+    // STOP and the terminal's stops only pause; CONT and CHLD do nothing.
+    if matches!(config.stop_signal, SIGCHLD | SIGCONT | SIGSTOP | SIGTSTP | SIGTTIN | SIGTTOU) {
+        return Err(usage(&[b"--stop-signal cannot be SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU, SIGCONT or SIGCHLD"]));
+    }
+    if config.rewrites.iter().any(|&(from, _)| from == reload || from == SIGCHLD) {
+        return Err(usage(&[b"--rewrite cannot rewrite the reload signal or SIGCHLD: hupwatch never forwards them"]));
+    }
+    if config.warmup >= config.ready_timeout {
+        return Err(usage(&[b"--warmup-time must be shorter than --ready-timeout"]));
+    }
+    Ok(())
+}
+
 fn from_lexopt(e: lexopt::Error) -> UsageError {
     match e {
-        lexopt::Error::MissingValue { option: Some(o) } => usage(&["missing value for option '", &o, "'"]),
-        lexopt::Error::UnexpectedValue { option, .. } => usage(&["option '", &option, "' takes no value"]),
+        lexopt::Error::MissingValue { option: Some(o) } => {
+            usage(&[b"missing value for option '", shown(o.as_bytes()).as_bytes(), b"'"])
+        }
+        lexopt::Error::UnexpectedValue { option, .. } => {
+            usage(&[b"option '", shown(option.as_bytes()).as_bytes(), b"' takes no value"])
+        }
         // Nothing else comes from the parser calls made here.
-        _ => usage(&["invalid arguments"]),
+        _ => usage(&[b"invalid arguments"]),
     }
 }
 
@@ -181,6 +222,7 @@ enum Opt {
     StopSignal,
     StopTimeout,
     Rewrite,
+    SuccessExit,
     ProcessGroup,
     KillAtExit,
     Listen,
@@ -194,13 +236,14 @@ enum Opt {
 }
 
 /// The options by short name (NUL for none) and long name.
-const OPTIONS: [(char, &str, Opt); 16] = [
+const OPTIONS: [(char, &str, Opt); 17] = [
     ('w', "warmup-time", Opt::Warmup),
     ('\0', "ready-timeout", Opt::ReadyTimeout),
     ('\0', "reload-signal", Opt::ReloadSignal),
     ('\0', "stop-signal", Opt::StopSignal),
     ('\0', "stop-timeout", Opt::StopTimeout),
     ('r', "rewrite", Opt::Rewrite),
+    ('e', "success-exit", Opt::SuccessExit),
     ('g', "process-group", Opt::ProcessGroup),
     ('k', "kill-at-exit", Opt::KillAtExit),
     ('\0', "listen", Opt::Listen),
@@ -220,6 +263,7 @@ fn expected(opt: Opt) -> &'static str {
         Opt::Rewrite => "FROM:TO, such as TERM:QUIT or USR1:0",
         Opt::Listen => "tcp:HOST:PORT, tcp:[IPV6]:PORT or unix:PATH",
         Opt::Watch => "a path",
+        Opt::SuccessExit => "an exit code from 0 to 255",
         _ => "seconds such as 1, 0.5, 500ms, 2m",
     }
 }
@@ -242,6 +286,7 @@ fn set(config: &mut Config, opt: Opt, value: Vec<u8>) -> Option<()> {
         Opt::ReloadSignal => config.reload_signal = signals::parse(text, false)?,
         Opt::StopSignal => config.stop_signal = signals::parse(text, false)?,
         Opt::Rewrite => config.rewrites.push(parse_rewrite(text)?),
+        Opt::SuccessExit => config.success_exits.push(u8::try_from(parse_decimal(text)?).ok()?),
         _ => return None,
     }
     Some(())
@@ -321,7 +366,7 @@ mod tests {
 
     fn error(args: &[&str]) -> String {
         match run(args) {
-            Err(UsageError(m)) => m,
+            Err(UsageError(m)) => String::from_utf8(m).unwrap(),
             other => panic!("{args:?} gave {other:?}"),
         }
     }
@@ -370,6 +415,7 @@ mod tests {
         assert_eq!((c.reload_signal, c.stop_signal), (12, 3));
         assert_eq!(c.stop_timeout, Some(1_500_000_000));
         assert_eq!(c.rewrites, [(15, 3), (10, 0)]);
+        assert_eq!(config(&["-e", "143", "--success-exit=0", "-e", "255", "x"]).success_exits, [143, 0, 255]);
         assert_eq!(c.level, Level::Debug);
         assert_eq!(config(&["-q", "x"]).level, Level::Error);
         assert_eq!(config(&["--stop-timeout", "0", "x"]).stop_timeout, None);
@@ -395,6 +441,17 @@ mod tests {
             (&["-r", "TERM", "x"], "invalid value for --rewrite"),
             (&["-r", "KILL:TERM", "x"], "invalid value for --rewrite"),
             (&["-r", "HUP:TERM", "x"], "cannot rewrite the reload signal"),
+            (&["-r", "CHLD:TERM", "x"], "cannot rewrite the reload signal or SIGCHLD"),
+            (&["--reload-signal", "USR1", "-r", "USR1:0", "x"], "cannot rewrite the reload signal"),
+            (&["--reload-signal", "CHLD", "x"], "--reload-signal cannot be"),
+            (&["--stop-signal", "TSTP", "x"], "--stop-signal cannot be"),
+            (&["--stop-signal", "18", "x"], "--stop-signal cannot be"),
+            (&["--stop-signal", "32", "x"], "invalid value for --stop-signal: '32'"),
+            (&["-r", "1:33", "x"], "invalid value for --rewrite: '1:33'"),
+            (&["-w", "5", "--ready-timeout", "1", "x"], "--warmup-time must be shorter than --ready-timeout"),
+            (&["-w", "2", "--ready-timeout", "2", "x"], "--warmup-time must be shorter"),
+            (&["-e", "256", "x"], "invalid value for --success-exit: '256'"),
+            (&["-w", "a\nb", "x"], "'a\\x0ab'"),
             (&["--quiet=yes", "x"], "takes no value"),
             (&["--listen", "8080", "x"], "invalid value for --listen"),
             (&["--watch", "", "x"], "invalid value for --watch: '' (expected a path)"),
@@ -405,6 +462,9 @@ mod tests {
             assert!(m.contains(expected), "{args:?}: {m}");
             assert!(!m.contains('\n'), "{m}");
         }
+        let long = "9".repeat(2000);
+        let m = error(&["--stop-timeout", &long, "x"]);
+        assert!(m.len() < 200 && m.contains(&format!("'{}...'", &long[..SHOWN])), "{m}");
     }
 
     #[test]

@@ -2,6 +2,18 @@
 //! the supervisor's actions into system calls. Its one blocking point is
 //! ppoll on a signalfd (and the notify and inotify descriptors when in use),
 //! with the supervisor's nearest deadline as the timeout: no wake-ups at rest.
+//!
+//! Two error regimes, as in catatonit. Set-up (`run` until the loop starts)
+//! fails hard: hupwatch exits 1 before any generation runs. Once the loop
+//! runs, an init that gives up takes the whole service with it, so a failed
+//! wait or read that can pass (EINTR, EAGAIN, ENOMEM, ENOBUFS, EMFILE or
+//! ENFILE when a notify message brings descriptors, and ppoll's EINVAL when
+//! RLIMIT_NOFILE was lowered below its descriptor count) is logged, at most
+//! once a second, and the loop goes on after a short pause, so that an
+//! error that persists costs no busy loop. During a pause signals are still
+//! taken (with sigtimedwait), so TERM always ends hupwatch. Only an
+//! impossible state (EBADF or EFAULT on its own descriptors) ends hupwatch,
+//! with a message.
 
 use crate::cli::Config;
 use crate::listen::Sockets;
@@ -11,7 +23,7 @@ use crate::path;
 use crate::signals::{self, Signal};
 use crate::spawn::{self, Plan, PlanOptions, SpawnError};
 use crate::supervisor::{Action, Event, Policy, Report, SpawnFailure, Status, Supervisor};
-use crate::sys::{self, Errno, Fd, SigSet};
+use crate::sys::{self, Errno, Fd, Pid, SigSet};
 use crate::watch::Watcher;
 
 fn fatal(what: &'static str) -> impl Fn(Errno) -> Fatal {
@@ -22,6 +34,13 @@ fn fatal(what: &'static str) -> impl Fn(Errno) -> Fatal {
 const SI_USER: i32 = 0;
 const SI_QUEUE: i32 = -1;
 const SI_TKILL: i32 = -6;
+/// si_code of a signal the kernel sent (a terminal's hang-up).
+const SI_KERNEL: i32 = 0x80;
+
+/// How long the loop pauses after a transient error, and how often at most
+/// it logs one.
+const ERROR_PAUSE: u64 = 20_000_000;
+const ERROR_LOG_INTERVAL: u64 = 1_000_000_000;
 
 /// Every signal hupwatch receives: all that can be caught.
 fn handled_signals() -> SigSet {
@@ -46,6 +65,15 @@ struct Loop {
     kill_at_exit: bool,
     is_init: bool,
     own_pid: i32,
+    /// hupwatch had the terminal's foreground: promoted generations get it.
+    terminal: bool,
+    /// The adopted processes already sent `orphan_signal` at the end.
+    orphans_signalled: Vec<Pid>,
+    orphan_signal: Signal,
+    /// Inside `reap`: a nested call leaves the reaping to it.
+    reaping: bool,
+    /// When a transient error was last logged.
+    last_error_log: Option<u64>,
     /// Actions to carry out, in order, from `next_action` on.
     actions: Vec<Action>,
     next_action: usize,
@@ -83,12 +111,12 @@ fn take_over_signals() -> Result<Signals, Fatal> {
 }
 
 /// `--watch` paths, relative ones taken from the directory the caller named.
-fn watcher(config: &Config) -> Result<Option<Watcher>, Fatal> {
+fn watcher(config: &Config, start_dir: Option<&[u8]>) -> Result<Option<Watcher>, Fatal> {
     if config.watch.is_empty() {
         return Ok(None);
     }
-    let base = spawn::logical_cwd().unwrap_or_else(|| b"/".to_vec());
-    let paths = config.watch.iter().map(|p| path::join(&base, p)).collect();
+    let base = start_dir.unwrap_or(b"/");
+    let paths = config.watch.iter().map(|p| path::join(base, p)).collect();
     Watcher::new(paths, config.watch_delay).map(Some).map_err(fatal("cannot watch paths (inotify)"))
 }
 
@@ -98,6 +126,12 @@ pub fn run(config: Config) -> Result<u8, Fatal> {
     let own_pid = sys::getpid();
     log::set_pid(own_pid);
     log::set_level(config.level);
+    // Never meant to be setuid: a setuid copy would hand its command to
+    // whoever runs it.
+    if sys::ids_differ() {
+        return Err(Fatal::message(&[b"refusing to run: the real and effective user or group ids differ (setuid)"]));
+    }
+    log::init();
     let is_init = own_pid == 1;
     let signals = take_over_signals()?;
     if !is_init {
@@ -111,17 +145,29 @@ pub fn run(config: Config) -> Result<u8, Fatal> {
     }
     // Read before the variables are dropped from what generations inherit.
     let upward = Upward::from_env();
+    let start_dir = spawn::logical_cwd();
     let sockets = Sockets::open(&config.listen)?;
-    let downward = if config.notify { Some(Downward::create()?) } else { None };
-    let watcher = watcher(&config)?;
+    let downward = if config.notify { Some(Downward::new()) } else { None };
+    let watcher = watcher(&config, start_dir.as_deref())?;
+    // stdin is the controlling terminal and hupwatch is in its foreground:
+    // a generation that reads it must have the foreground, or SIGTTIN stops it.
+    let terminal = sys::foreground_group(0).is_ok_and(|group| group == sys::getpgrp());
     let plan = Plan::new(PlanOptions {
         command: &config.command,
         mask: signals.mask,
         sigchld_ignored: signals.sigchld_ignored,
+        cwd: start_dir.clone(),
+        take_terminal: terminal,
         kill_at_exit: config.kill_at_exit,
         pass_fds: sockets.fds(),
         extra_env: sockets.environment(),
     });
+    // Everything that needed the start directory is done (socket paths and
+    // watched paths are absolute, generations start from `start_dir`), so
+    // hupwatch no longer pins it: it could not be unmounted otherwise.
+    if start_dir.is_some() {
+        let _ = sys::chdir(b"/");
+    }
 
     let policy = Policy {
         warmup: config.warmup,
@@ -129,6 +175,7 @@ pub fn run(config: Config) -> Result<u8, Fatal> {
         stop_signal: config.stop_signal,
         stop_timeout: config.stop_timeout,
         rewrites: config.rewrites.clone(),
+        success_exits: config.success_exits.clone(),
         process_group: config.process_group,
         wait_for_ready: config.notify,
         is_init,
@@ -146,6 +193,11 @@ pub fn run(config: Config) -> Result<u8, Fatal> {
         kill_at_exit: config.kill_at_exit,
         is_init,
         own_pid,
+        terminal,
+        orphans_signalled: Vec::new(),
+        orphan_signal: 0,
+        reaping: false,
+        last_error_log: None,
         actions: Vec::new(),
         next_action: 0,
         exit: None,
@@ -200,13 +252,21 @@ impl Loop {
         if let Some(downward) = &self.downward {
             fds.extend(downward.fds().map(poll_fd));
         }
-        sys::poll(&mut fds, timeout).map_err(fatal("cannot wait for events"))?;
+        if let Err(e) = sys::poll(&mut fds, timeout) {
+            self.poll_fds = fds;
+            // EINVAL: more descriptors than RLIMIT_NOFILE (prlimit lowered it).
+            let e = if e.0 == libc::EINVAL { Errno(libc::EMFILE) } else { e };
+            self.transient("cannot wait for events (ppoll)", e)?;
+            // Signals and deadlines still count meanwhile.
+            return self.wait_for_signal(Some(ERROR_PAUSE.min(timeout.unwrap_or(u64::MAX))));
+        }
         let now = sys::monotonic_ns();
 
         let reap = fds[0].revents != 0 && self.read_signals(now)?;
+        let mut failed = Ok(());
         if let Some(downward) = &mut self.downward {
             for pollfd in fds[first_notify..].iter().filter(|p| p.revents != 0) {
-                downward.receive(pollfd.fd, &mut self.ready);
+                failed = failed.and(downward.receive(pollfd.fd, &mut self.ready, now));
             }
         }
         for pid in std::mem::take(&mut self.ready) {
@@ -218,7 +278,7 @@ impl Loop {
             }
             if let Some(path) = watcher.take_due(now) {
                 if let Some(mut l) = log::line(Level::Info) {
-                    l.text("reload: ").bytes(path).text(" changed").emit();
+                    l.text("reload: ").quoted(path, 4096).text(" changed").emit();
                 }
                 self.feed_at(now, Event::Reload);
             }
@@ -228,6 +288,27 @@ impl Loop {
             self.reap(now);
         }
         self.tick(now);
+        if let Err(e) = failed {
+            self.transient("cannot receive a notify message", e)?;
+            sys::sleep(ERROR_PAUSE);
+        }
+        Ok(())
+    }
+
+    /// A failed call once the loop runs: logged (at most once a second) when
+    /// it can pass (the caller then pauses), fatal only when it cannot.
+    fn transient(&mut self, what: &'static str, e: Errno) -> Result<(), Fatal> {
+        use libc::{EAGAIN, EINTR, EMFILE, ENFILE, ENOBUFS, ENOMEM};
+        if !matches!(e.0, EINTR | EAGAIN | ENOMEM | ENOBUFS | EMFILE | ENFILE) {
+            return Err(fatal(what)(e));
+        }
+        let now = sys::monotonic_ns();
+        if self.last_error_log.is_none_or(|t| now.saturating_sub(t) >= ERROR_LOG_INTERVAL) {
+            self.last_error_log = Some(now);
+            if let Some(mut l) = log::line(Level::Warn) {
+                l.text(what).text(": ").errno(e).text(" (going on)").emit();
+            }
+        }
         Ok(())
     }
 
@@ -236,7 +317,14 @@ impl Loop {
     /// which is what forwarding latency is made of. The signalfd still
     /// exists, for the other wait; both take from the same pending signals.
     fn wait_for_signal(&mut self, timeout: Option<u64>) -> Result<(), Fatal> {
-        let info = sys::sigtimedwait(self.handled, timeout).map_err(fatal("cannot wait for signals"))?;
+        let info = match sys::sigtimedwait(self.handled, timeout) {
+            Ok(info) => info,
+            Err(e) => {
+                self.transient("cannot wait for signals (sigtimedwait)", e)?;
+                sys::sleep(ERROR_PAUSE);
+                return Ok(());
+            }
+        };
         let now = sys::monotonic_ns();
         if let Some(info) = info {
             if self.take_signal(info, now) {
@@ -258,7 +346,12 @@ impl Loop {
         if from_self {
             return false;
         }
-        let event = if info.signo == self.reload_signal { Event::Reload } else { Event::Signal(info.signo) };
+        let event = match info.signo {
+            // The kernel's HUP: the terminal went away, which is no reload.
+            signals::SIGHUP if info.code == SI_KERNEL => Event::HangUp,
+            signo if signo == self.reload_signal => Event::Reload,
+            signo => Event::Signal(signo),
+        };
         self.feed_at(now, event);
         false
     }
@@ -270,7 +363,12 @@ impl Loop {
         loop {
             let mut infos = std::mem::take(&mut self.signals);
             infos.clear();
-            sys::read_signals(self.signal_fd, &mut infos).map_err(fatal("cannot read signals"))?;
+            if let Err(e) = sys::read_signals(self.signal_fd, &mut infos) {
+                self.signals = infos;
+                self.transient("cannot read signals (signalfd)", e)?;
+                sys::sleep(ERROR_PAUSE);
+                return Ok(reap);
+            }
             for &info in &infos {
                 reap |= self.take_signal(info, now);
             }
@@ -302,8 +400,17 @@ impl Loop {
     }
 
     /// Collects every ended child: SIGCHLDs coalesce, so one may stand for
-    /// many.
+    /// many. A call made while reaping (an action of a reaped child's
+    /// event) leaves it to the loop already running.
     fn reap(&mut self, now: u64) {
+        if std::mem::replace(&mut self.reaping, true) {
+            return;
+        }
+        self.reap_all(now);
+        self.reaping = false;
+    }
+
+    fn reap_all(&mut self, now: u64) {
         loop {
             match sys::reap_one() {
                 Ok(Some((pid, status))) => {
@@ -341,11 +448,10 @@ impl Loop {
                         Ok(pid) => Event::Spawned { pid },
                         Err(e) => {
                             self.log_spawn_error(number, e);
-                            let not_found = e.step == spawn::Step::Exec && e.errno == sys::ENOENT;
-                            Event::SpawnFailed(if not_found {
-                                SpawnFailure::NotFound
-                            } else {
-                                SpawnFailure::NotExecutable
+                            Event::SpawnFailed(match e.step {
+                                step if step.is_own() => SpawnFailure::Internal,
+                                spawn::Step::Exec if e.errno == sys::ENOENT => SpawnFailure::NotFound,
+                                _ => SpawnFailure::NotExecutable,
                             })
                         }
                     };
@@ -362,8 +468,22 @@ impl Loop {
                 Action::SignalOrphans { signal } => {
                     if self.is_init {
                         let _ = sys::kill(-1, signal);
+                        if signal != libc::SIGKILL {
+                            let _ = sys::kill(-1, libc::SIGCONT);
+                        }
+                    } else {
+                        self.signal_children(signal);
                     }
                     self.reap(sys::monotonic_ns());
+                }
+                Action::Foreground { pid } => {
+                    if self.terminal {
+                        // SIGTTOU is blocked in hupwatch, so a background
+                        // hupwatch may hand the terminal on; CONT in case the
+                        // generation stopped on SIGTTIN while it started.
+                        let _ = sys::set_foreground_group(0, pid);
+                        let _ = sys::kill(-pid, libc::SIGCONT);
+                    }
                 }
                 Action::Report(report) => {
                     log::report(&report);
@@ -374,13 +494,36 @@ impl Loop {
         }
     }
 
+    /// Sends `signal` (and SIGCONT) to each of hupwatch's children not
+    /// sent it yet: at the end, these are processes it adopted (a server
+    /// that daemonized, or their children), which must not outlive it.
+    fn signal_children(&mut self, signal: Signal) {
+        if self.orphan_signal != signal {
+            self.orphan_signal = signal;
+            self.orphans_signalled.clear();
+        }
+        for pid in children(self.own_pid) {
+            if self.orphans_signalled.contains(&pid) {
+                continue;
+            }
+            self.orphans_signalled.push(pid);
+            if let Some(mut l) = log::line(Level::Warn) {
+                l.text("adopted process ").num(pid as u64).text(" still runs at exit: sending ").signal(signal).emit();
+            }
+            let _ = sys::kill(pid, signal);
+            if signal != libc::SIGKILL {
+                let _ = sys::kill(pid, libc::SIGCONT);
+            }
+        }
+    }
+
     /// Starts generation `number` with its own notify socket, if any.
     fn spawn(&mut self, number: u32) -> Result<i32, SpawnError> {
         if let Some(downward) = &mut self.downward {
-            let failed = |errno| SpawnError { step: spawn::Step::Fork, errno };
-            let path = downward.prepare(number).map_err(failed)?;
-            // NOTIFY_SOCKET holds no NUL byte: the path is ours.
-            self.plan.set_env(b"NOTIFY_SOCKET", &path);
+            let failed = |errno| SpawnError { step: spawn::Step::NotifySocket, errno };
+            let address = downward.prepare(number).map_err(failed)?;
+            // NOTIFY_SOCKET holds no NUL byte: the address is ours.
+            self.plan.set_env(b"NOTIFY_SOCKET", &address);
         }
         let result = self.plan.spawn();
         if let Some(downward) = &mut self.downward {
@@ -414,10 +557,49 @@ impl Loop {
         };
         l.text("generation ").num(number as u64).text(": ");
         match e.step {
-            spawn::Step::Fork => l.text("cannot fork: "),
+            spawn::Step::Pipe => l.text("cannot start it: pipe: "),
+            spawn::Step::Fork => l.text("cannot start it: fork: "),
+            spawn::Step::NotifySocket => l.text("cannot start it: its notify socket: "),
             spawn::Step::Chdir => l.text("cannot enter the working directory: "),
-            spawn::Step::Exec => l.text("cannot run '").bytes(self.plan.program()).text("': "),
+            spawn::Step::Exec => l.text("cannot run '").quoted(self.plan.program(), 4096).text("': "),
         };
         l.errno(e.errno).emit();
     }
+}
+
+/// The live (not zombie) children of `parent`: from
+/// /proc/self/task/PID/children (hupwatch has one thread), else by looking
+/// for them among every process in /proc.
+fn children(parent: Pid) -> Vec<Pid> {
+    let mut found = Vec::new();
+    let mut path = log::Line::bare();
+    path.text("/proc/self/task/").num(parent as u64).text("/children");
+    let mut buf = [0u8; 4096];
+    let mut add = |pid: &[u8]| {
+        let pid = crate::cli::parse_decimal(pid).unwrap_or(0) as Pid;
+        if pid > 0 && process_state(pid).is_some_and(|(state, ppid)| ppid == parent && state != b'Z') {
+            found.push(pid);
+        }
+    };
+    match sys::read_file(path.as_bytes(), &mut buf) {
+        Ok(n) => buf[..n].split(|&b| b == b' ').for_each(&mut add),
+        Err(_) => {
+            let _ = sys::each_entry(b"/proc", add);
+        }
+    }
+    found
+}
+
+/// A process's state letter and parent pid from /proc/PID/stat.
+fn process_state(pid: Pid) -> Option<(u8, Pid)> {
+    let mut path = log::Line::bare();
+    path.text("/proc/").num(pid as u64).text("/stat");
+    let mut buf = [0u8; 512];
+    let n = sys::read_file(path.as_bytes(), &mut buf).ok()?;
+    // After the command name in parentheses: " S PPID ...".
+    let after = &buf[buf[..n].iter().rposition(|&b| b == b')')? + 2..n];
+    let mut fields = after.split(|&b| b == b' ');
+    let state = *fields.next()?.first()?;
+    let ppid = crate::cli::parse_decimal(fields.next()?)? as Pid;
+    Some((state, ppid))
 }

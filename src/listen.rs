@@ -5,7 +5,7 @@
 //! never accepts a connection.
 
 use crate::cli;
-use crate::log::{Fatal, Line};
+use crate::log::{self, Fatal, Level, Line};
 use crate::path;
 use crate::sys::{self, Errno, Fd, SockName, Stat};
 
@@ -33,15 +33,79 @@ pub fn parse(spec: &[u8]) -> Option<Address> {
     let colon = text.iter().rposition(|&b| b == b':')?;
     let (host, port) = (&text[..colon], &text[colon + 1..]);
     let port = u16::try_from(cli::parse_decimal(port)?).ok()?;
-    let mut v4 = [0; 4];
-    let mut v6 = [0; 16];
     let socket = match host.strip_prefix(b"[").and_then(|h| h.strip_suffix(b"]")) {
-        _ if host.is_empty() => SockName::Inet(v4, port),
+        _ if host.is_empty() => SockName::Inet([0; 4], port),
         _ if host == b"localhost" => SockName::Inet([127, 0, 0, 1], port),
-        Some(h) => sys::parse_ip(h, &mut v6).then_some(SockName::Inet6(v6, port))?,
-        None => sys::parse_ip(host, &mut v4).then_some(SockName::Inet(v4, port))?,
+        Some(h) => SockName::Inet6(parse_ipv6(h)?, port),
+        None => SockName::Inet(parse_ipv4(host)?, port),
     };
     Some(Address { socket, text: text.to_vec() })
+}
+
+/// Dotted decimal: four numbers 0-255 without leading zeros, as inet_pton
+/// reads them.
+fn parse_ipv4(text: &[u8]) -> Option<[u8; 4]> {
+    let mut out = [0u8; 4];
+    let mut parts = text.split(|&b| b == b'.');
+    for slot in &mut out {
+        let part = parts.next()?;
+        if part.len() > 1 && part[0] == b'0' {
+            return None;
+        }
+        *slot = u8::try_from(cli::parse_decimal(part)?).ok()?;
+    }
+    parts.next().is_none().then_some(out)
+}
+
+/// The groups of one side of an IPv6 address's `::` into `out` from `*n`
+/// on: up to four hex digits each, and, when `last`, a dotted IPv4 address
+/// as the final 32 bits.
+fn ipv6_groups(part: &[u8], out: &mut [u16; 8], n: &mut usize, last: bool) -> Option<()> {
+    if part.is_empty() {
+        return Some(());
+    }
+    let mut fields = part.split(|&b| b == b':').peekable();
+    while let Some(field) = fields.next() {
+        let hex = |f: &[u8]| f.iter().try_fold(0u16, |v, &b| Some(v << 4 | (b as char).to_digit(16)? as u16));
+        let value = if (1..=4).contains(&field.len()) { hex(field) } else { None };
+        let values = match value {
+            Some(v) => [Some(v), None],
+            None if last && fields.peek().is_none() => {
+                let v4 = parse_ipv4(field)?;
+                [Some(u16::from_be_bytes([v4[0], v4[1]])), Some(u16::from_be_bytes([v4[2], v4[3]]))]
+            }
+            None => return None,
+        };
+        for v in values.into_iter().flatten() {
+            *out.get_mut(*n)? = v;
+            *n += 1;
+        }
+    }
+    Some(())
+}
+
+/// An IPv6 address in RFC 4291's text forms, as inet_pton reads them:
+/// eight groups, or fewer around one `::`, the last 32 bits maybe dotted.
+fn parse_ipv6(text: &[u8]) -> Option<[u8; 16]> {
+    let gap = text.windows(2).position(|w| w == b"::");
+    let (head, tail) = match gap {
+        Some(at) => (&text[..at], Some(&text[at + 2..])),
+        None => (text, None),
+    };
+    let (mut first, mut second) = ([0u16; 8], [0u16; 8]);
+    let (mut n, mut m) = (0, 0);
+    ipv6_groups(head, &mut first, &mut n, tail.is_none())?;
+    ipv6_groups(tail.unwrap_or_default(), &mut second, &mut m, true)?;
+    // Without `::` all eight groups; with it, it stands for one or more.
+    if (gap.is_none() && n != 8) || (gap.is_some() && n + m > 7) {
+        return None;
+    }
+    first[8 - m..].copy_from_slice(&second[..m]);
+    let mut out = [0u8; 16];
+    for (pair, group) in out.chunks_mut(2).zip(first) {
+        pair.copy_from_slice(&group.to_be_bytes());
+    }
+    Some(out)
 }
 
 /// One socket handed to the generations.
@@ -61,12 +125,21 @@ pub struct Sockets {
 
 impl Sockets {
     /// Takes over sockets passed to hupwatch by socket activation, then binds
-    /// every `--listen` address.
+    /// every `--listen` address, and logs each with its descriptor number in
+    /// the generations.
     pub fn open(addresses: &[Address]) -> Result<Sockets, Fatal> {
         let mut sockets = Sockets { list: inherited() };
         for address in addresses {
             // On an error, dropping `sockets` removes the socket files already created.
             sockets.list.push(bind(address)?);
+        }
+        for (i, socket) in sockets.list.iter().enumerate() {
+            if let Some(mut l) = log::line(Level::Info) {
+                let address = sys::getsockname(socket.fd);
+                let kind = if matches!(address, Some(SockName::Unix(_))) { "unix:" } else { "tcp:" };
+                l.text("listening on ").text(kind).quoted(&socket.starter_key, 4096);
+                l.text(" (fd ").num(3 + i as u64).text(")").emit();
+            }
         }
         // Move every socket above the range 3..3+n it is handed over in, so
         // that placing one in a child never overwrites another.
@@ -183,7 +256,7 @@ fn bind(address: &Address) -> Result<Socket, Fatal> {
     let Address { socket, text } = address;
     let unix = matches!(socket, SockName::Unix(_));
     let prefix: &[u8] = if unix { b"unix:" } else { b"tcp:" };
-    let what = [b"cannot listen on ", prefix, text].concat();
+    let what = Line::bare().bytes(b"cannot listen on ").bytes(prefix).quoted(text, 256).as_bytes().to_vec();
     let fail = |e: Errno| Fatal { what: what.clone(), errno: Some(e) };
     // A unix socket's file; `@name` is an abstract socket (as in systemd's
     // ListenStream=@name), with no file.
@@ -200,25 +273,33 @@ fn bind(address: &Address) -> Result<Socket, Fatal> {
     }
     sys::bind(fd.0, socket).map_err(fail)?;
     // The file is hupwatch's from here on: it goes when set-up fails now,
-    // or with `Sockets` at exit.
-    let listening = sys::listen(fd.0, BACKLOG).and_then(|()| file.map(|path| sys::stat(path, false)).transpose());
+    // or with `Sockets` at exit. Its path is kept absolute: hupwatch leaves
+    // its start directory once set up.
+    let created = file.map(|path| match sys::getcwd() {
+        Ok(cwd) => path::join(&cwd, path),
+        Err(_) => path.clone(),
+    });
+    let listening = sys::listen(fd.0, BACKLOG).and_then(|()| created.as_ref().map(|p| sys::stat(p, false)).transpose());
     let stat = listening.map_err(|e| {
         if let Some(path) = file {
             let _ = sys::unlink(path);
         }
         fail(e)
     })?;
+    // Port 0: the kernel chose one, which the generations must know.
+    let mut text = text.clone();
+    if let SockName::Inet(_, 0) | SockName::Inet6(_, 0) = socket {
+        if let Some(SockName::Inet(_, port) | SockName::Inet6(_, port)) = sys::getsockname(fd.0) {
+            text.truncate(text.iter().rposition(|&b| b == b':').map_or(0, |i| i + 1));
+            text.extend_from_slice(Line::bare().num(port as u64).as_bytes());
+        }
+    }
     let name = match (unix, text.strip_prefix(b"@")) {
         (false, _) => [b"tcp-", &text[..]].concat(),
         (true, Some(abstract_name)) => abstract_name.to_vec(),
-        (true, None) => path::file_name(text).unwrap_or(b"unix").to_vec(),
+        (true, None) => path::file_name(&text).unwrap_or(b"unix").to_vec(),
     };
-    Ok(Socket {
-        fd: fd.into_raw(),
-        name: fd_name(&name),
-        starter_key: text.clone(),
-        created: file.zip(stat).map(|(path, stat)| (path.clone(), stat)),
-    })
+    Ok(Socket { fd: fd.into_raw(), name: fd_name(&name), starter_key: text, created: created.zip(stat) })
 }
 
 /// A socket file left behind by a crash is replaced; a live socket or a file
@@ -282,6 +363,45 @@ mod tests {
             "8080",
         ] {
             assert_eq!(parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn parses_ip_addresses_as_inet_pton_does() {
+        assert_eq!(parse_ipv4(b"255.0.10.1"), Some([255, 0, 10, 1]));
+        for bad in [&b""[..], b"1.2.3", b"1.2.3.4.5", b"256.1.1.1", b"01.1.1.1", b"1..2.3", b"1.2.3.4 ", b"a.b.c.d"] {
+            assert_eq!(parse_ipv4(bad), None, "{bad:?}");
+        }
+        let v6 = |text: &str| {
+            parse_ipv6(text.as_bytes())
+                .map(|a| a.chunks(2).map(|p| p[0] as u16 * 256 + p[1] as u16).collect::<Vec<_>>())
+        };
+        assert_eq!(v6("::"), Some(vec![0; 8]));
+        assert_eq!(v6("::1"), Some(vec![0, 0, 0, 0, 0, 0, 0, 1]));
+        assert_eq!(v6("1::"), Some(vec![1, 0, 0, 0, 0, 0, 0, 0]));
+        assert_eq!(v6("2001:DB8::8:800:200c:417a"), Some(vec![0x2001, 0xdb8, 0, 0, 8, 0x800, 0x200c, 0x417a]));
+        assert_eq!(v6("1:2:3:4:5:6:7:8"), Some(vec![1, 2, 3, 4, 5, 6, 7, 8]));
+        assert_eq!(v6("::ffff:1.2.3.4"), Some(vec![0, 0, 0, 0, 0, 0xffff, 0x0102, 0x0304]));
+        assert_eq!(v6("1:2:3:4:5:6:1.2.3.4"), Some(vec![1, 2, 3, 4, 5, 6, 0x0102, 0x0304]));
+        for bad in [
+            "",
+            ":",
+            ":::",
+            "1:::2",
+            "1::2::3",
+            ":1",
+            "1:",
+            "1:2:3:4:5:6:7",
+            "1:2:3:4:5:6:7:8:9",
+            "1:2:3:4::5:6:7:8",
+            "12345::",
+            "g::",
+            "1.2.3.4::",
+            "::1.2.3",
+            "::1.2.3.4:5",
+            "1:2:3:4:5:6:7:1.2.3.4",
+        ] {
+            assert_eq!(v6(bad), None, "{bad}");
         }
     }
 

@@ -1,11 +1,17 @@
 //! Logging to stderr: each line is assembled in a stack buffer and written
 //! with one write(2), so it never interleaves with a child's output mid-line.
 //! No formatting machinery: it costs bytes and can panic.
+//!
+//! A log write never blocks the event loop: a line that would block (a full
+//! pipe nobody reads) is dropped and counted, and the next line that gets
+//! through is preceded by "N log lines dropped". fd 2's open file
+//! description is the children's too, so its flags stay as inherited; see
+//! `init` for how hupwatch writes without blocking all the same.
 
 use crate::signals::{self, Signal};
 use crate::supervisor::{Failure, Report, SpawnFailure, Status};
 use crate::sys;
-use core::sync::atomic::{AtomicI32, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicI32, AtomicU8, AtomicU32, Ordering};
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
 pub enum Level {
@@ -17,6 +23,53 @@ pub enum Level {
 
 static LEVEL: AtomicU8 = AtomicU8::new(Level::Info as u8);
 static PID: AtomicI32 = AtomicI32::new(0);
+
+/// How lines are written, chosen once by `init`.
+const WRITE: u8 = 0;
+/// send(2) with MSG_DONTWAIT on a socket.
+const SEND: u8 = 1;
+/// write(2) only when the pipe has room for the whole line.
+const WRITE_IF_ROOM: u8 = 2;
+static SINK: AtomicU8 = AtomicU8::new(WRITE);
+static SINK_FD: AtomicI32 = AtomicI32::new(2);
+/// Lines dropped since the last one written.
+static DROPPED: AtomicU32 = AtomicU32::new(0);
+
+/// Chooses how to write to stderr without blocking, leaving fd 2's open
+/// file description (shared with the children, who expect it blocking)
+/// untouched. A file or block device: plain write(2), which never waits
+/// indefinitely. A socket: send(2) with MSG_DONTWAIT, a per-call flag. A
+/// pipe or terminal: a second open file description of it, opened through
+/// /proc with O_NONBLOCK; without /proc a pipe is written only when it has
+/// room for the whole line, a terminal plainly.
+pub fn init() {
+    let (sink, fd) = match sys::file_type(2) {
+        Ok(libc::S_IFSOCK) => (SEND, 2),
+        Ok(kind @ (libc::S_IFIFO | libc::S_IFCHR)) => {
+            let flags = libc::O_WRONLY | libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY;
+            match sys::open(b"/proc/self/fd/2", flags) {
+                Ok(fd) => (WRITE, fd),
+                Err(_) if kind == libc::S_IFIFO => (WRITE_IF_ROOM, 2),
+                Err(_) => (WRITE, 2),
+            }
+        }
+        _ => (WRITE, 2),
+    };
+    SINK.store(sink, Ordering::Relaxed);
+    SINK_FD.store(fd, Ordering::Relaxed);
+}
+
+/// Writes one line (with its newline) as `init` chose; false when it
+/// would have blocked.
+fn put(bytes: &[u8]) -> bool {
+    let fd = SINK_FD.load(Ordering::Relaxed);
+    let written = match SINK.load(Ordering::Relaxed) {
+        SEND => sys::send_nonblocking(fd, bytes),
+        WRITE_IF_ROOM if sys::pipe_room(fd).is_ok_and(|room| room < bytes.len()) => Err(sys::EAGAIN),
+        _ => sys::write(fd, bytes),
+    };
+    written != Err(sys::EAGAIN)
+}
 
 pub fn set_level(level: Level) {
     LEVEL.store(level as u8, Ordering::Relaxed);
@@ -64,6 +117,40 @@ impl Line {
         let n = b.len().min(room);
         self.buf[self.len..self.len + n].copy_from_slice(&b[..n]);
         self.len += n;
+        self
+    }
+
+    /// Bytes from outside (a command-line value, a path, a STATUS text)
+    /// kept on one line: control bytes and bytes that are not UTF-8 as
+    /// `\xNN`, and past `limit` input bytes cut with `...`.
+    pub fn quoted(&mut self, b: &[u8], limit: usize) -> &mut Line {
+        // The bytes of `b` up to a little past the limit, and how many
+        // bytes from `at` on are known to be valid UTF-8.
+        let whole = b.len();
+        let b = &b[..whole.min(limit.saturating_add(4))];
+        let mut valid = 0;
+        for (at, &byte) in b.iter().enumerate() {
+            // Cut only before the first byte of a character.
+            if at >= limit && byte & 0xc0 != 0x80 {
+                return self.text("...");
+            }
+            if valid == 0 {
+                valid = match core::str::from_utf8(&b[at..]) {
+                    Ok(s) => s.len(),
+                    Err(e) => e.valid_up_to(),
+                };
+            }
+            if valid == 0 || byte < 0x20 || byte == 0x7f {
+                let hex = b"0123456789abcdef";
+                self.bytes(&[b'\\', b'x', hex[byte as usize >> 4], hex[byte as usize & 15]]);
+            } else {
+                self.bytes(&[byte]);
+            }
+            valid = valid.saturating_sub(1);
+        }
+        if whole > b.len() {
+            self.text("...");
+        }
         self
     }
 
@@ -120,12 +207,29 @@ impl Line {
         &self.buf[..self.len]
     }
 
-    /// Writes the line to stderr with one write(2), keeping errno intact.
+    /// Writes the line to stderr with one write(2), keeping errno intact;
+    /// drops it when that would block (see the module's comment).
     pub fn emit(&mut self) {
         let saved = sys::saved_errno();
-        self.buf[self.len] = b'\n';
-        let _ = sys::write(2, &self.buf[..self.len + 1]);
+        let dropped = DROPPED.load(Ordering::Relaxed);
+        let mut through = true;
+        if dropped > 0 {
+            let mut note = Line::new(Level::Warn);
+            note.num(dropped as u64).text(" log lines dropped (stderr would have blocked)");
+            through = note.put();
+            if through {
+                DROPPED.store(0, Ordering::Relaxed);
+            }
+        }
+        if !(through && self.put()) {
+            DROPPED.fetch_add(1, Ordering::Relaxed);
+        }
         sys::set_errno(saved);
+    }
+
+    fn put(&mut self) -> bool {
+        self.buf[self.len] = b'\n';
+        put(&self.buf[..self.len + 1])
     }
 }
 
@@ -257,6 +361,7 @@ pub fn report(r: &Report) {
                 Failure::NotReady => l.text(" was not ready in time"),
                 Failure::SpawnFailed(SpawnFailure::NotFound) => l.text(" could not start: command not found"),
                 Failure::SpawnFailed(SpawnFailure::NotExecutable) => l.text(" could not start its command"),
+                Failure::SpawnFailed(SpawnFailure::Internal) => l.text(" could not be started"),
             };
             match serving {
                 Some((n, p)) => l.text("; ").generation(n, p).text(" keeps serving"),
@@ -313,6 +418,19 @@ mod tests {
         assert_eq!(numbers.len(), ERRNOS.len(), "each errno once, and none above 255");
         assert_eq!(TEXTS.split('\0').count(), ERRNOS.len() + 1, "a text for each");
         assert_eq!(describe(sys::Errno(libc::EDQUOT)), Some(&b"Disk quota exceeded"[..]), "the last one");
+    }
+
+    #[test]
+    fn quotes_outside_bytes_on_one_line() {
+        let mut l = Line::bare();
+        l.quoted(b"a\nb\x1b[0m\xff\xc3\xa9\\", 100);
+        assert_eq!(text(&l), "a\\x0ab\\x1b[0m\\xff\u{e9}\\");
+        let mut l = Line::bare();
+        l.quoted("\u{e9}\u{e9}\u{e9}".as_bytes(), 3);
+        assert_eq!(text(&l), "\u{e9}\u{e9}...", "cut between characters only");
+        let mut l = Line::bare();
+        l.quoted(&[b'x'; 2000], 5);
+        assert_eq!(text(&l), "xxxxx...");
     }
 
     #[test]

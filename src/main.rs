@@ -32,7 +32,7 @@ fn run_main(args: Vec<OsString>) -> i32 {
         Ok(cli::Parsed::Help) => print(cli::HELP),
         Ok(cli::Parsed::Version) => print(cli::VERSION),
         Err(cli::UsageError(message)) => {
-            log::Line::bare().text("hupwatch: ").text(&message).text(" (try 'hupwatch --help')").emit();
+            log::Line::bare().text("hupwatch: ").bytes(&message).text(" (try 'hupwatch --help')").emit();
             EXIT_USAGE
         }
         Ok(cli::Parsed::Run(config)) => match event_loop::run(config) {

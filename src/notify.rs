@@ -1,14 +1,15 @@
 //! The sd_notify protocol both ways. Downward (`--notify`): each generation
-//! gets its own datagram socket as NOTIFY_SOCKET, in a private 0700
-//! directory; a message counts only when its sender (by SCM_CREDENTIALS) is
-//! the generation's leader or in its process group. Upward: when hupwatch
-//! itself was given NOTIFY_SOCKET, it tells its supervisor READY, RELOADING
-//! and STOPPING, so `systemctl reload` waits for the real reload.
+//! gets its own datagram socket as NOTIFY_SOCKET, in the abstract namespace
+//! (`@hupwatch/PID/RANDOM/GENERATION`: no file, so nothing is left behind
+//! even when hupwatch is SIGKILLed); a message counts only when its sender
+//! (by SCM_CREDENTIALS) is the generation's leader or in its process group.
+//! Upward: when hupwatch itself was given NOTIFY_SOCKET, it tells its
+//! supervisor READY, RELOADING and STOPPING, so `systemctl reload` waits for
+//! the real reload.
 
-use crate::log::{self, Fatal, Level, Line};
-use crate::path;
+use crate::log::{self, Level, Line};
 use crate::supervisor::{Pid, Report};
-use crate::sys::{self, Fd, OwnedFd, SockName};
+use crate::sys::{self, Errno, Fd, OwnedFd, SockName};
 
 /// What a generation said that hupwatch acts on.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -24,55 +25,86 @@ pub fn parse(datagram: &[u8]) -> impl Iterator<Item = Message<'_>> {
     })
 }
 
+/// At most this many STATUS= lines of one generation are logged per
+/// second, and only those that changed: a generation flooding its socket
+/// must not flood the log.
+pub const STATUS_LINES_PER_SECOND: u32 = 4;
+
+/// Which STATUS= lines to log for one generation.
+#[derive(Default)]
+struct StatusLimit {
+    /// A hash of the last text logged.
+    last: u64,
+    /// The current one-second window and the lines logged in it.
+    window: u64,
+    logged: u32,
+}
+
+impl StatusLimit {
+    /// Whether `text`, received at `now`, is logged.
+    fn admit(&mut self, text: &[u8], now: u64) -> bool {
+        // FNV-1a: a change of text is all that matters here.
+        let hash = text.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
+        if hash == self.last {
+            return false;
+        }
+        let window = now / 1_000_000_000;
+        if window != self.window {
+            (self.window, self.logged) = (window, 0);
+        }
+        if self.logged >= STATUS_LINES_PER_SECOND {
+            return false;
+        }
+        self.logged += 1;
+        self.last = hash;
+        true
+    }
+}
+
 struct GenerationSocket {
     number: u32,
     pid: Option<Pid>,
     socket: OwnedFd,
-    path: Vec<u8>,
+    status: StatusLimit,
 }
 
-/// The private directory of the generations' notify sockets.
+/// The generations' notify sockets.
 pub struct Downward {
-    dir: Vec<u8>,
     sockets: Vec<GenerationSocket>,
 }
 
+/// A name no other process can guess (so none can bind it first): from the
+/// kernel's random numbers, else the clock.
+fn unpredictable() -> u64 {
+    let mut bytes = [0u8; 8];
+    if sys::random(&mut bytes) { u64::from_ne_bytes(bytes) } else { sys::monotonic_ns() }
+}
+
 impl Downward {
-    /// Creates the private directory: under $RUNTIME_DIRECTORY,
-    /// $XDG_RUNTIME_DIR or $TMPDIR when set, else /tmp, /run or /dev/shm.
-    pub fn create() -> Result<Downward, Fatal> {
-        let from_env = [&b"RUNTIME_DIRECTORY"[..], b"XDG_RUNTIME_DIR", b"TMPDIR"].into_iter().filter_map(sys::getenv);
-        let bases = from_env.filter(|v| !v.is_empty()).chain([&b"/tmp"[..], b"/run", b"/dev/shm"]);
-        for base in bases {
-            for attempt in 0..8u64 {
-                let salt = (sys::monotonic_ns() ^ attempt.wrapping_mul(0x9e37_79b9_7f4a_7c15)) % 1_000_000;
-                let mut name = Line::bare();
-                name.text("hupwatch-").num(sys::getpid().max(0) as u64).text("-").num(salt);
-                let dir = path::join(base, name.as_bytes());
-                match sys::mkdir(&dir, 0o700) {
-                    Ok(()) => return Ok(Downward { dir, sockets: Vec::new() }),
-                    Err(sys::Errno(libc::EEXIST)) => continue,
-                    Err(_) => break,
-                }
-            }
-        }
-        Err(Fatal::message(&[
-            b"cannot create a private directory for the notify sockets (set TMPDIR to a writable directory)",
-        ]))
+    pub fn new() -> Downward {
+        Downward { sockets: Vec::new() }
     }
 
     /// Binds generation `number`'s socket; returns the NOTIFY_SOCKET value.
-    pub fn prepare(&mut self, number: u32) -> Result<Vec<u8>, sys::Errno> {
-        let mut name = Line::bare();
-        name.text("gen-").num(number as u64);
-        let path = path::join(&self.dir, name.as_bytes());
-        let _ = sys::unlink(&path);
-        let address = SockName::Unix(path.clone());
-        let socket = sys::socket(&address, libc::SOCK_DGRAM)?;
-        sys::bind(socket.0, &address)?;
-        sys::enable_socket_option(socket.0, libc::SO_PASSCRED)?;
-        self.sockets.push(GenerationSocket { number, pid: None, socket, path: path.clone() });
-        Ok(path)
+    pub fn prepare(&mut self, number: u32) -> Result<Vec<u8>, Errno> {
+        let mut attempt = 0;
+        loop {
+            let mut name = Line::bare();
+            name.text("@hupwatch/").num(sys::getpid() as u64).text("/").num(unpredictable());
+            name.text("/").num(number as u64);
+            let address = SockName::Unix(name.as_bytes().to_vec());
+            let socket = sys::socket(&address, libc::SOCK_DGRAM)?;
+            match sys::bind(socket.0, &address) {
+                Err(Errno(libc::EADDRINUSE)) if attempt < 8 => attempt += 1,
+                Err(e) => return Err(e),
+                Ok(()) => {
+                    sys::enable_socket_option(socket.0, libc::SO_PASSCRED)?;
+                    let status = StatusLimit::default();
+                    self.sockets.push(GenerationSocket { number, pid: None, socket, status });
+                    return Ok(name.as_bytes().to_vec());
+                }
+            }
+        }
     }
 
     pub fn started(&mut self, number: u32, pid: Pid) {
@@ -81,24 +113,22 @@ impl Downward {
         }
     }
 
-    /// Closes and removes generation `number`'s socket.
+    /// Closes generation `number`'s socket.
     pub fn forget(&mut self, number: u32) {
-        if let Some(i) = self.sockets.iter().position(|s| s.number == number) {
-            let s = self.sockets.remove(i);
-            let _ = sys::unlink(&s.path);
-        }
+        self.sockets.retain(|s| s.number != number);
     }
 
     pub fn fds(&self) -> impl Iterator<Item = Fd> + '_ {
         self.sockets.iter().map(|s| s.socket.0)
     }
 
-    /// Reads every queued datagram of the socket `fd`; returns the leader
-    /// pids of generations that reported READY=1.
-    pub fn receive(&mut self, fd: Fd, ready: &mut Vec<Pid>) {
-        let Some(s) = self.sockets.iter().find(|s| s.socket.0 == fd) else { return };
+    /// Reads every queued datagram of the socket `fd`; adds the leader pids
+    /// of generations that reported READY=1 to `ready`. A failed receive
+    /// ends the reading and is returned.
+    pub fn receive(&mut self, fd: Fd, ready: &mut Vec<Pid>, now: u64) -> Result<(), Errno> {
+        let Some(s) = self.sockets.iter_mut().find(|s| s.socket.0 == fd) else { return Ok(()) };
         let mut buf = [0u8; 4096];
-        while let Ok(Some((n, sender))) = sys::recv_with_sender(fd, &mut buf) {
+        while let Some((n, sender)) = sys::recv_with_sender(fd, &mut buf)? {
             let Some(leader) = s.pid else { continue };
             let belongs = sender.is_some_and(|p| p == leader || sys::getpgid(p) == Ok(leader));
             if !belongs {
@@ -112,22 +142,17 @@ impl Downward {
                 match message {
                     Message::Ready => ready.push(leader),
                     Message::Status(text) => {
+                        if !s.status.admit(text, now) {
+                            continue;
+                        }
                         if let Some(mut l) = log::line(Level::Info) {
-                            l.generation(s.number, leader).text(" status: ").bytes(text).emit();
+                            l.generation(s.number, leader).text(" status: ").quoted(text, 4096).emit();
                         }
                     }
                 }
             }
         }
-    }
-}
-
-impl Drop for Downward {
-    fn drop(&mut self) {
-        for s in self.sockets.drain(..) {
-            let _ = sys::unlink(&s.path);
-        }
-        let _ = sys::rmdir(&self.dir);
+        Ok(())
     }
 }
 
@@ -195,6 +220,17 @@ fn message_for(report: &Report, now_ns: u64, line: &mut Line) -> bool {
 mod tests {
     use super::*;
     use crate::supervisor::{Failure, Status};
+
+    #[test]
+    fn status_lines_only_when_changed_and_few_per_second() {
+        let mut limit = StatusLimit::default();
+        let second = 1_000_000_000;
+        assert!(limit.admit(b"booting", 5 * second));
+        assert!(!limit.admit(b"booting", 5 * second + 1), "unchanged");
+        let logged = (0..100).filter(|i| limit.admit(format!("step {i}").as_bytes(), 5 * second + 2)).count();
+        assert_eq!(logged as u32, STATUS_LINES_PER_SECOND - 1, "the rest of this second's lines");
+        assert!(limit.admit(b"serving", 6 * second), "a new second");
+    }
 
     #[test]
     fn parses_ready_and_status_lines() {

@@ -11,7 +11,11 @@ pub const SIGQUIT: Signal = 3;
 pub const SIGKILL: Signal = 9;
 pub const SIGTERM: Signal = 15;
 pub const SIGCHLD: Signal = 17;
+pub const SIGCONT: Signal = 18;
 pub const SIGSTOP: Signal = 19;
+pub const SIGTSTP: Signal = 20;
+pub const SIGTTIN: Signal = 21;
+pub const SIGTTOU: Signal = 22;
 
 /// The first real-time signal as glibc and procps's `kill` number it; musl
 /// reserves one more, but users type the numbers their shell tools print.
@@ -66,7 +70,8 @@ pub fn is_shutdown(sig: Signal) -> bool {
 /// Parses a signal name or number. `allow_zero` admits `0` (a dropped signal).
 pub fn parse(text: &[u8], allow_zero: bool) -> Option<Signal> {
     if let Some(n) = parse_decimal(text) {
-        let valid = n <= SIGRTMAX as u64 && (n != 0 || allow_zero);
+        // 32 and 33 are the C library's own (threads, cancellation).
+        let valid = n <= SIGRTMAX as u64 && (n != 0 || allow_zero) && n != 32 && n != 33;
         return valid.then_some(n as Signal);
     }
     // Case-insensitive, with or without SIG.
@@ -135,7 +140,9 @@ mod tests {
 
     #[test]
     fn rejects_nonsense() {
-        for text in ["", "0", "65", "-1", "+1", "FOO", "RTMIN+31", "RTMIN-1", "RTMAX+1", "RTMIN+x", "RTMIN+", "SIG"] {
+        for text in
+            ["", "0", "32", "33", "65", "-1", "+1", "FOO", "RTMIN+31", "RTMIN-1", "RTMAX+1", "RTMIN+x", "RTMIN+", "SIG"]
+        {
             assert_eq!(parse(text.as_bytes(), false), None, "{text}");
         }
         assert_eq!(parse(b"0", true), Some(0));

@@ -6,12 +6,22 @@
 use crate::log::Line;
 use crate::sys::{self, Errno, Fd, Pid, SigSet};
 
-/// The step of the child's set-up that failed.
+/// The step of starting a generation that failed: hupwatch's own (the
+/// exec-error pipe, fork, the notify socket) or the child's (chdir, exec).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Step {
+    Pipe,
     Fork,
+    NotifySocket,
     Chdir,
     Exec,
+}
+
+impl Step {
+    /// Whether the failure is hupwatch's, not the command's.
+    pub fn is_own(self) -> bool {
+        matches!(self, Step::Pipe | Step::Fork | Step::NotifySocket)
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -36,6 +46,9 @@ pub struct Plan {
     /// The caller's signal mask and SIGCHLD disposition, restored in the child.
     mask: SigSet,
     sigchld_ignored: bool,
+    /// The next child takes the terminal's foreground (stdin is hupwatch's
+    /// controlling terminal and hupwatch is in its foreground).
+    take_terminal: bool,
     /// Sockets handed over as descriptors 3, 4, ...; all numbered above the
     /// range they move into, so moving one never overwrites another. With
     /// any, the child adds its own LISTEN_PID.
@@ -56,6 +69,10 @@ pub struct PlanOptions<'a> {
     pub command: &'a [Vec<u8>],
     pub mask: SigSet,
     pub sigchld_ignored: bool,
+    /// The directory generations start in (`None`: hupwatch's own).
+    pub cwd: Option<Vec<u8>>,
+    /// The first generation takes the terminal's foreground.
+    pub take_terminal: bool,
     pub kill_at_exit: bool,
     /// Descriptors to hand over, in order, with their variables (LISTEN_FDS...).
     pub pass_fds: Vec<Fd>,
@@ -80,9 +97,10 @@ impl Plan {
             inherited,
             own: Vec::new(),
             env_ptrs: Vec::new(),
-            cwd: logical_cwd(),
+            cwd: opts.cwd,
             mask: opts.mask,
             sigchld_ignored: opts.sigchld_ignored,
+            take_terminal: opts.take_terminal,
             pass_fds: opts.pass_fds,
             kill_at_exit: opts.kill_at_exit,
             parent: sys::getpid(),
@@ -118,7 +136,7 @@ impl Plan {
         self.env_ptrs.extend_from_slice(&self.inherited);
         self.env_ptrs.extend(self.own.iter().map(|e| e.as_ptr() as *const libc::c_char));
         self.env_ptrs.extend([core::ptr::null(), core::ptr::null()]);
-        let (report_r, report_w) = sys::pipe().map_err(fail(Step::Fork))?;
+        let (report_r, report_w) = sys::pipe().map_err(fail(Step::Pipe))?;
         // Keep the pipe out of the range the passed sockets move into.
         let first_free = 3 + self.pass_fds.len() as Fd;
         let report_w = match sys::dup_above(report_w, first_free) {
@@ -129,7 +147,7 @@ impl Plan {
             Err(e) => {
                 sys::close(report_r);
                 sys::close(report_w);
-                return Err(fail(Step::Fork)(e));
+                return Err(fail(Step::Pipe)(e));
             }
         };
         let forked = sys::fork();
@@ -146,6 +164,7 @@ impl Plan {
             }
         };
         sys::close(report_w);
+        self.take_terminal = false;
         // Also set it here: whichever of parent and child runs first, the
         // group exists before anyone signals it.
         let _ = sys::setpgid(pid, pid);
@@ -164,6 +183,11 @@ impl Plan {
     /// The child between fork and exec: no allocation, no panics, no return.
     fn child(&mut self, report: Fd) -> ! {
         let _ = sys::setpgid(0, 0);
+        if self.take_terminal {
+            // SIGTTOU is still blocked here, as in hupwatch: allowed from
+            // the background.
+            let _ = sys::set_foreground_group(0, sys::getpid());
+        }
         if self.kill_at_exit {
             let _ = sys::set_parent_death_signal(libc::SIGKILL);
             // hupwatch may have died before the line above took effect.

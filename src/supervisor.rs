@@ -9,9 +9,14 @@ use crate::signals::{self, Signal};
 pub type Nanos = u64;
 pub type Pid = i32;
 
-/// How long an abandoned generation may take to stop when `--stop-timeout` is
-/// unlimited: a failed reload must not leave a stuck copy behind forever.
+/// How long an abandoned generation, or an adopted process still running
+/// when hupwatch ends, may take to stop when `--stop-timeout` is unlimited:
+/// neither may be left behind forever.
 pub const ABANDON_KILL_AFTER: Nanos = 10_000_000_000;
+
+/// How often adopted processes are looked for again once they were killed,
+/// until none is left (one may be adopted without any exit to wake hupwatch).
+pub const ORPHAN_KILL_REPEAT: Nanos = 1_000_000_000;
 
 /// How a process ended.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -35,8 +40,11 @@ impl Status {
 pub enum SpawnFailure {
     /// The command does not exist (exit code 127 by convention).
     NotFound,
-    /// It exists but cannot be run (126), or hupwatch could not fork.
+    /// It exists but cannot be run (126).
     NotExecutable,
+    /// hupwatch's own failure (pipe, fork, the notify socket): not the
+    /// command's, so exit status 1.
+    Internal,
 }
 
 /// What the policy is told by the command line.
@@ -49,11 +57,14 @@ pub struct Policy {
     pub stop_timeout: Option<Nanos>,
     /// (from, to) pairs; `to == 0` drops the signal.
     pub rewrites: Vec<(Signal, Signal)>,
+    /// The service's exit codes that hupwatch reports as 0 (`-e`).
+    pub success_exits: Vec<u8>,
     /// Deliver signals to the generation's process group, not just its leader.
     pub process_group: bool,
     /// A generation is ready only after it sent READY=1 (then the warmup runs).
     pub wait_for_ready: bool,
-    /// hupwatch is PID 1: adopted orphans get the stop signal before it exits.
+    /// hupwatch is PID 1: at the end every other process gets the stop
+    /// signal; otherwise only the processes it adopted (it is a subreaper).
     pub is_init: bool,
 }
 
@@ -168,10 +179,17 @@ pub enum Action {
     Kill {
         pid: Pid,
     },
-    /// PID 1 only: send `signal` to every other process of the namespace,
-    /// then answer `NoChildren` once waitpid reports none are left.
+    /// Send `signal` (and SIGCONT, unless it is SIGKILL) to the processes
+    /// left at the end: as PID 1 every other process of the namespace, else
+    /// hupwatch's remaining children (adopted orphans) not yet sent it;
+    /// then reap, which answers `NoChildren` once none is left.
     SignalOrphans {
         signal: Signal,
+    },
+    /// Give the controlling terminal's foreground (if hupwatch had it) to
+    /// the process group led by `pid`, then SIGCONT that group.
+    Foreground {
+        pid: Pid,
     },
     Report(Report),
     Exit {
@@ -185,6 +203,8 @@ pub enum Event {
     Reload,
     /// Any other signal hupwatch received (never SIGCHLD or the reload signal).
     Signal(Signal),
+    /// The kernel's SIGHUP: hupwatch's terminal hung up. Not a reload.
+    HangUp,
     Spawned {
         pid: Pid,
     },
@@ -209,9 +229,12 @@ enum Mode {
     ShuttingDown,
     /// The service ended; waiting for the last generations to go.
     Finishing,
-    /// PID 1: orphans were told to stop; exit when none is left or at the deadline.
+    /// The processes left were told to stop; exit when none is left. At
+    /// the deadline PID 1 exits (the kernel kills the rest), anyone else
+    /// SIGKILLs them and looks again every `ORPHAN_KILL_REPEAT`.
     StoppingOrphans {
         deadline: Option<Nanos>,
+        signal: Signal,
     },
     Exited,
 }
@@ -256,12 +279,17 @@ impl Supervisor {
                 // An adopted orphan (or a generation's stray child): nothing
                 // changes. The common case when reaping thousands as PID 1.
                 out.push(Action::Report(Report::OrphanReaped { pid, status }));
+                if let (Mode::StoppingOrphans { signal, .. }, false) = (self.mode, self.policy.is_init) {
+                    // Its own children are hupwatch's now: they get it too.
+                    out.push(Action::SignalOrphans { signal });
+                }
                 return;
             }
         }
         match event {
             Event::Reload => self.reload(out),
             Event::Signal(sig) => self.signal(now, sig, out),
+            Event::HangUp => self.hang_up(out),
             Event::Spawned { pid } => self.spawned(now, pid, out),
             Event::SpawnFailed(why) => self.spawn_failed(why, out),
             Event::Exited { pid, status } => self.exited(now, pid, status, out),
@@ -297,9 +325,15 @@ impl Supervisor {
                 out.push(Action::Kill { pid: g.pid });
             }
         }
-        if let Mode::StoppingOrphans { deadline: Some(t) } = self.mode {
+        if let Mode::StoppingOrphans { deadline: Some(t), .. } = self.mode {
             if t <= now {
-                self.exit(out);
+                if self.policy.is_init {
+                    self.exit(out);
+                } else {
+                    let deadline = Some(now.saturating_add(ORPHAN_KILL_REPEAT));
+                    self.mode = Mode::StoppingOrphans { deadline, signal: signals::SIGKILL };
+                    out.push(Action::SignalOrphans { signal: signals::SIGKILL });
+                }
             }
         }
         self.finish_if_done(now, out);
@@ -320,7 +354,7 @@ impl Supervisor {
             }
             consider(g.kill_at);
         }
-        if let Mode::StoppingOrphans { deadline } = self.mode {
+        if let Mode::StoppingOrphans { deadline, .. } = self.mode {
             consider(deadline);
         }
         next
@@ -372,8 +406,8 @@ impl Supervisor {
         let Some(number) = self.spawning.take() else {
             return;
         };
-        let warm_at = if self.policy.wait_for_ready { None } else { Some(now + self.policy.warmup) };
-        let phase = Phase::Starting { warm_at, ready_by: now + self.policy.ready_timeout };
+        let warm_at = if self.policy.wait_for_ready { None } else { Some(now.saturating_add(self.policy.warmup)) };
+        let phase = Phase::Starting { warm_at, ready_by: now.saturating_add(self.policy.ready_timeout) };
         self.generations.push(Generation { number, pid, phase, kill_at: None });
         out.push(Action::Report(Report::Started { number, pid }));
     }
@@ -391,6 +425,7 @@ impl Supervisor {
             let code = match why {
                 SpawnFailure::NotFound => 127,
                 SpawnFailure::NotExecutable => 126,
+                SpawnFailure::Internal => 1,
             };
             self.exit_code.get_or_insert(code);
             self.mode_finishing();
@@ -403,7 +438,7 @@ impl Supervisor {
             return;
         };
         if let Phase::Starting { warm_at: None, ready_by } = self.generations[i].phase {
-            let warm_at = Some(now + self.policy.warmup);
+            let warm_at = Some(now.saturating_add(self.policy.warmup));
             self.generations[i].phase = Phase::Starting { warm_at, ready_by };
         }
     }
@@ -417,6 +452,10 @@ impl Supervisor {
         out.push(Action::Report(Report::Promoted { number, pid, replaced: replaced_id, stop_signal }));
         if let Some(r) = replaced {
             self.stop(now, r, self.policy.stop_signal, Phase::Draining, out);
+        }
+        // The first generation took the terminal itself, before its exec.
+        if number > 1 {
+            out.push(Action::Foreground { pid });
         }
         self.reload_settled(out);
     }
@@ -432,20 +471,25 @@ impl Supervisor {
         }
         self.stop(now, i, self.policy.stop_signal, Phase::Abandoned, out);
         let limit = self.policy.stop_timeout.unwrap_or(ABANDON_KILL_AFTER);
-        self.generations[i].kill_at = Some(now + limit);
+        self.generations[i].kill_at = Some(now.saturating_add(limit));
         self.reload_settled(out);
     }
 
-    /// Sends `signal` to generation `i` and starts its stop timeout.
+    /// Sends `signal` to generation `i` and starts its stop timeout. SIGCONT
+    /// follows, as systemd does: a stopped generation (SIGSTOP, a debugger, a
+    /// frozen cgroup) would never see its stop signal otherwise.
     fn stop(&mut self, now: Nanos, i: usize, signal: Signal, phase: Phase, out: &mut Vec<Action>) {
         let group = self.policy.process_group;
         let stop_timeout = self.policy.stop_timeout;
         let g = &mut self.generations[i];
         g.phase = phase;
         if g.kill_at.is_none() {
-            g.kill_at = stop_timeout.map(|t| now + t);
+            g.kill_at = stop_timeout.map(|t| now.saturating_add(t));
         }
         out.push(Action::Signal { pid: g.pid, signal, group });
+        if signal != signals::SIGKILL && signal != signals::SIGCONT {
+            out.push(Action::Signal { pid: g.pid, signal: signals::SIGCONT, group });
+        }
     }
 
     fn exited(&mut self, now: Nanos, pid: Pid, status: Status, out: &mut Vec<Action>) {
@@ -461,7 +505,8 @@ impl Supervisor {
             }
             Phase::Starting { .. } | Phase::Serving => {
                 out.push(Action::Report(Report::ServingExited { number, pid, status }));
-                self.exit_code = Some(status.exit_code());
+                let code = status.exit_code();
+                self.exit_code = Some(if self.policy.success_exits.contains(&code) { 0 } else { code });
                 // A reload in flight takes over when it is ready; otherwise the
                 // service has ended.
                 if self.mode != Mode::Running || !self.reload_in_flight() {
@@ -513,6 +558,21 @@ impl Supervisor {
         }
     }
 
+    /// The terminal hung up: its HUP goes where the terminal's own would
+    /// reach, the whole process group of the generation that serves.
+    fn hang_up(&mut self, out: &mut Vec<Action>) {
+        let target = self.serving_index().or_else(|| self.newest_starting()).map(|i| &self.generations[i]);
+        let signal = signals::SIGHUP;
+        match target {
+            Some(g) => {
+                let (number, pid) = (g.number, g.pid);
+                out.push(Action::Report(Report::Forwarded { signal, number, pid }));
+                out.push(Action::Signal { pid, signal, group: true });
+            }
+            None => out.push(Action::Report(Report::Dropped { signal })),
+        }
+    }
+
     fn rewrite(&self, sig: Signal) -> Signal {
         self.policy.rewrites.iter().rev().find(|(from, _)| *from == sig).map_or(sig, |&(_, to)| to)
     }
@@ -524,21 +584,25 @@ impl Supervisor {
         }
     }
 
-    /// Once the service has ended and no generation is left: as PID 1 stop
-    /// the adopted orphans first, otherwise exit.
+    /// Once the service has ended and no generation is left, the processes
+    /// left behind (a daemonized server, as PID 1 anything) get the stop
+    /// signal; hupwatch exits once none is left.
     fn finish_if_done(&mut self, now: Nanos, out: &mut Vec<Action>) {
         let ending = matches!(self.mode, Mode::ShuttingDown | Mode::Finishing);
         if !ending || !self.generations.is_empty() || self.spawning.is_some() {
             return;
         }
+        let signal = self.policy.stop_signal;
+        // PID 1 keeps its limit (none: wait); a subreaper never waits forever.
+        let limit = match self.policy.stop_timeout {
+            None if !self.policy.is_init => Some(ABANDON_KILL_AFTER),
+            limit => limit,
+        };
+        self.mode = Mode::StoppingOrphans { deadline: limit.map(|t| now.saturating_add(t)), signal };
         if self.policy.is_init {
-            let signal = self.policy.stop_signal;
-            self.mode = Mode::StoppingOrphans { deadline: self.policy.stop_timeout.map(|t| now + t) };
             out.push(Action::Report(Report::StoppingOrphans { signal }));
-            out.push(Action::SignalOrphans { signal });
-        } else {
-            self.exit(out);
         }
+        out.push(Action::SignalOrphans { signal });
     }
 
     fn exit(&mut self, out: &mut Vec<Action>) {
@@ -575,6 +639,7 @@ mod tests {
             stop_signal: TERM,
             stop_timeout: None,
             rewrites: Vec::new(),
+            success_exits: Vec::new(),
             process_group: false,
             wait_for_ready: false,
             is_init: false,
@@ -588,11 +653,14 @@ mod tests {
         now: Nanos,
         actions: Vec<Action>,
         reports: Vec<Report>,
+        /// The generations given the terminal, kept apart like the reports.
+        foreground: Vec<Pid>,
     }
 
     impl Script {
         fn new(policy: Policy) -> Script {
-            let mut t = Script { s: Supervisor::new(policy), now: 0, actions: vec![], reports: vec![] };
+            let mut t =
+                Script { s: Supervisor::new(policy), now: 0, actions: vec![], reports: vec![], foreground: vec![] };
             let mut out = vec![];
             t.s.start(&mut out);
             t.take(out);
@@ -602,6 +670,7 @@ mod tests {
             for a in out {
                 match a {
                     Action::Report(r) => self.reports.push(r),
+                    Action::Foreground { pid } => self.foreground.push(pid),
                     a => self.actions.push(a),
                 }
             }
@@ -631,6 +700,12 @@ mod tests {
         fn exited(&mut self, pid: Pid, code: u8) -> Vec<Action> {
             self.event(Event::Exited { pid, status: Status::Exited(code) })
         }
+        /// The end of a service that is not PID 1: what is left gets the
+        /// stop signal, and the exit follows once no child is left.
+        fn finish(&mut self, actions: Vec<Action>) -> Vec<Action> {
+            assert_eq!(actions, vec![Action::SignalOrphans { signal: TERM }]);
+            self.event(Event::NoChildren)
+        }
         fn serving(&mut self, first: Pid) {
             self.spawned(first);
             assert_eq!(self.at(100), vec![]);
@@ -639,6 +714,11 @@ mod tests {
 
     fn term(pid: Pid) -> Action {
         Action::Signal { pid, signal: TERM, group: false }
+    }
+
+    /// The stop signal, then SIGCONT in case the generation is stopped.
+    fn stop(pid: Pid) -> Vec<Action> {
+        vec![term(pid), Action::Signal { pid, signal: signals::SIGCONT, group: false }]
     }
 
     #[test]
@@ -650,7 +730,7 @@ mod tests {
         assert_eq!(t.spawned(20), vec![]);
         assert_eq!(t.at(150), vec![], "still warming up");
         assert_eq!(t.s.next_deadline(), Some(200 * MS));
-        assert_eq!(t.at(200), vec![term(10)]);
+        assert_eq!(t.at(200), stop(10));
         assert!(t.reports.contains(&Report::Promoted {
             number: 2,
             pid: 20,
@@ -661,7 +741,8 @@ mod tests {
         assert!(t.reports.contains(&Report::Drained { number: 1, pid: 10, status: Status::Exited(0) }));
         assert_eq!(t.s.next_deadline(), None, "nothing to wake up for at rest");
         // The service now ends with generation 2's status.
-        assert_eq!(t.exited(20, 4), vec![Action::Exit { code: 4 }]);
+        let actions = t.exited(20, 4);
+        assert_eq!(t.finish(actions), vec![Action::Exit { code: 4 }]);
     }
 
     #[test]
@@ -670,7 +751,7 @@ mod tests {
         t.spawned(10);
         t.event(Event::Reload);
         t.actions.push(Action::Spawn { number: 2 });
-        assert_eq!(t.spawned(20), vec![term(10)]);
+        assert_eq!(t.spawned(20), stop(10));
     }
 
     #[test]
@@ -688,7 +769,8 @@ mod tests {
         assert_eq!(t.at(1000), vec![], "old generation untouched");
         // It still serves: its signals go to it, and its exit ends hupwatch.
         assert_eq!(t.event(Event::Signal(10)), vec![Action::Signal { pid: 10, signal: 10, group: false }]);
-        assert_eq!(t.exited(10, 0), vec![Action::Exit { code: 0 }]);
+        let actions = t.exited(10, 0);
+        assert_eq!(t.finish(actions), vec![Action::Exit { code: 0 }]);
     }
 
     #[test]
@@ -701,7 +783,7 @@ mod tests {
         t.actions.push(Action::Spawn { number: 2 });
         t.spawned(20);
         assert_eq!(t.at(1099), vec![]);
-        assert_eq!(t.at(1100), vec![term(20)]);
+        assert_eq!(t.at(1100), stop(20));
         assert_eq!(t.at(1100 + 10_000), vec![Action::Kill { pid: 20 }]);
         assert_eq!(t.exited(20, 0), vec![]);
         assert!(t.reports.iter().any(|r| matches!(r, Report::Abandoned { why: Failure::NotReady, .. })));
@@ -729,10 +811,10 @@ mod tests {
             assert_eq!(t.event(Event::Reload), vec![]);
         }
         // Promoting generation 2 starts exactly one more reload.
-        assert_eq!(t.at(200), vec![term(10), Action::Spawn { number: 3 }]);
+        assert_eq!(t.at(200), [stop(10), vec![Action::Spawn { number: 3 }]].concat());
         t.actions.push(Action::Spawn { number: 3 });
         t.spawned(30);
-        assert_eq!(t.at(300), vec![term(20)]);
+        assert_eq!(t.at(300), stop(20));
         assert_eq!(t.at(10_000), vec![], "no further reload");
     }
 
@@ -742,17 +824,20 @@ mod tests {
         t.serving(10);
         t.event(Event::Reload);
         assert_eq!(t.event(Event::SpawnFailed(SpawnFailure::NotFound)), vec![]);
-        assert_eq!(t.exited(10, 7), vec![Action::Exit { code: 7 }]);
+        let actions = t.exited(10, 7);
+        assert_eq!(t.finish(actions), vec![Action::Exit { code: 7 }]);
     }
 
     #[test]
     fn failed_first_spawn_exits_127_or_126() {
         let mut t = Script::new(policy());
         t.expect_spawn();
-        assert_eq!(t.event(Event::SpawnFailed(SpawnFailure::NotFound)), vec![Action::Exit { code: 127 }]);
+        let actions = t.event(Event::SpawnFailed(SpawnFailure::NotFound));
+        assert_eq!(t.finish(actions), vec![Action::Exit { code: 127 }]);
         let mut t = Script::new(policy());
         t.expect_spawn();
-        assert_eq!(t.event(Event::SpawnFailed(SpawnFailure::NotExecutable)), vec![Action::Exit { code: 126 }]);
+        let actions = t.event(Event::SpawnFailed(SpawnFailure::NotExecutable));
+        assert_eq!(t.finish(actions), vec![Action::Exit { code: 126 }]);
     }
 
     #[test]
@@ -763,20 +848,22 @@ mod tests {
         t.actions.push(Action::Spawn { number: 2 });
         t.spawned(20);
         t.event(Event::Reload);
-        assert_eq!(t.event(Event::Signal(TERM)), vec![term(10), term(20)]);
+        assert_eq!(t.event(Event::Signal(TERM)), [stop(10), stop(20)].concat());
         assert_eq!(t.event(Event::Reload), vec![]);
         assert_eq!(t.at(5000), vec![Action::Kill { pid: 10 }, Action::Kill { pid: 20 }]);
         assert_eq!(t.event(Event::Exited { pid: 20, status: Status::Killed(9) }), vec![]);
-        assert_eq!(t.event(Event::Exited { pid: 10, status: Status::Killed(TERM) }), vec![Action::Exit { code: 143 }]);
+        let actions = t.event(Event::Exited { pid: 10, status: Status::Killed(TERM) });
+        assert_eq!(t.finish(actions), vec![Action::Exit { code: 143 }]);
     }
 
     #[test]
     fn shutdown_during_the_first_warmup_keeps_its_status() {
         let mut t = Script::new(policy());
         t.spawned(10);
-        assert_eq!(t.event(Event::Signal(TERM)), vec![term(10)]);
+        assert_eq!(t.event(Event::Signal(TERM)), stop(10));
         assert_eq!(t.at(5000), vec![], "no promotion while shutting down");
-        assert_eq!(t.exited(10, 7), vec![Action::Exit { code: 7 }]);
+        let actions = t.exited(10, 7);
+        assert_eq!(t.finish(actions), vec![Action::Exit { code: 7 }]);
     }
 
     #[test]
@@ -788,7 +875,8 @@ mod tests {
         t.spawned(20);
         assert_eq!(t.exited(20, 3), vec![], "generation 1 still draining");
         assert_eq!(t.event(Event::Reload), vec![], "no reload once the service ended");
-        assert_eq!(t.exited(10, 0), vec![Action::Exit { code: 3 }]);
+        let actions = t.exited(10, 0);
+        assert_eq!(t.finish(actions), vec![Action::Exit { code: 3 }]);
     }
 
     #[test]
@@ -800,7 +888,8 @@ mod tests {
         t.spawned(20);
         assert_eq!(t.exited(10, 1), vec![]);
         assert_eq!(t.at(200), vec![], "promoted with no one to stop");
-        assert_eq!(t.exited(20, 0), vec![Action::Exit { code: 0 }]);
+        let actions = t.exited(20, 0);
+        assert_eq!(t.finish(actions), vec![Action::Exit { code: 0 }]);
     }
 
     #[test]
@@ -814,15 +903,17 @@ mod tests {
         // The first generation gets signals while it warms up too.
         let mut t = Script::new(policy());
         t.spawned(10);
-        assert_eq!(t.event(Event::Signal(2)), vec![Action::Signal { pid: 10, signal: 2, group: false }]);
+        assert_eq!(t.event(Event::Signal(12)), vec![Action::Signal { pid: 10, signal: 12, group: false }]);
     }
 
     #[test]
     fn rewritten_shutdown_signal_still_shuts_down() {
         let mut t = Script::new(Policy { rewrites: vec![(TERM, 3)], ..policy() });
         t.serving(10);
-        assert_eq!(t.event(Event::Signal(TERM)), vec![Action::Signal { pid: 10, signal: 3, group: false }]);
-        assert_eq!(t.exited(10, 0), vec![Action::Exit { code: 0 }]);
+        let quit = Action::Signal { pid: 10, signal: 3, group: false };
+        assert_eq!(t.event(Event::Signal(TERM)), vec![quit, Action::Signal { pid: 10, signal: 18, group: false }]);
+        let actions = t.exited(10, 0);
+        assert_eq!(t.finish(actions), vec![Action::Exit { code: 0 }]);
     }
 
     #[test]
@@ -844,8 +935,9 @@ mod tests {
     fn first_generation_never_ready_fails_the_service() {
         let mut t = Script::new(Policy { wait_for_ready: true, ..policy() });
         t.spawned(10);
-        assert_eq!(t.at(1000), vec![term(10)]);
-        assert_eq!(t.exited(10, 0), vec![Action::Exit { code: 1 }]);
+        assert_eq!(t.at(1000), stop(10));
+        let actions = t.exited(10, 0);
+        assert_eq!(t.finish(actions), vec![Action::Exit { code: 1 }]);
     }
 
     #[test]
@@ -857,5 +949,93 @@ mod tests {
         assert_eq!(t.exited(77, 0), vec![]);
         assert!(t.reports.contains(&Report::OrphanReaped { pid: 77, status: Status::Exited(0) }));
         assert_eq!(t.event(Event::NoChildren), vec![]);
+    }
+
+    #[test]
+    fn promoted_generations_get_the_terminal_the_first_took_it_itself() {
+        let mut t = Script::new(policy());
+        t.serving(10);
+        t.event(Event::Reload);
+        t.actions.push(Action::Spawn { number: 2 });
+        t.spawned(20);
+        t.at(200);
+        assert_eq!(t.foreground, [20]);
+    }
+
+    #[test]
+    fn stopped_generations_are_continued_after_the_stop_signal() {
+        let mut t = Script::new(Policy { process_group: true, stop_signal: 3, ..policy() });
+        t.serving(10);
+        let cont = Action::Signal { pid: 10, signal: signals::SIGCONT, group: true };
+        assert_eq!(t.event(Event::Signal(TERM)), vec![Action::Signal { pid: 10, signal: TERM, group: true }, cont]);
+        // Abandoned ones too.
+        let mut t = Script::new(Policy { wait_for_ready: true, ..policy() });
+        t.spawned(10);
+        assert_eq!(t.at(1000), stop(10));
+    }
+
+    #[test]
+    fn a_hang_up_goes_to_the_serving_group_and_is_no_reload() {
+        let mut t = Script::new(policy());
+        t.serving(10);
+        assert_eq!(t.event(Event::HangUp), vec![Action::Signal { pid: 10, signal: signals::SIGHUP, group: true }]);
+        assert!(!t.reports.iter().any(|r| matches!(r, Report::ReloadStarted { .. })));
+    }
+
+    #[test]
+    fn own_spawn_failure_exits_1_or_abandons_the_reload() {
+        let mut t = Script::new(policy());
+        t.expect_spawn();
+        let actions = t.event(Event::SpawnFailed(SpawnFailure::Internal));
+        assert_eq!(t.finish(actions), vec![Action::Exit { code: 1 }]);
+        let mut t = Script::new(policy());
+        t.serving(10);
+        t.event(Event::Reload);
+        assert_eq!(t.event(Event::SpawnFailed(SpawnFailure::Internal)), vec![]);
+        assert!(t.reports.iter().any(|r| matches!(r, Report::Abandoned { serving: Some((1, 10)), .. })));
+    }
+
+    #[test]
+    fn success_exits_map_only_the_service_status() {
+        let p = Policy { success_exits: vec![143, 1], wait_for_ready: true, ..policy() };
+        let mut t = Script::new(p.clone());
+        t.serving(10);
+        let actions = t.event(Event::Exited { pid: 10, status: Status::Killed(TERM) });
+        assert_eq!(t.finish(actions), vec![Action::Exit { code: 0 }]);
+        // Never ready is hupwatch's own verdict (1), not the service's.
+        let mut t = Script::new(p);
+        t.spawned(10);
+        t.at(1000);
+        let actions = t.exited(10, 0);
+        assert_eq!(t.finish(actions), vec![Action::Exit { code: 1 }]);
+    }
+
+    #[test]
+    fn huge_durations_saturate_instead_of_wrapping() {
+        let huge = 18_446_744_073 * 1_000_000_000;
+        let mut t = Script::new(Policy { warmup: huge, ready_timeout: u64::MAX, stop_timeout: Some(huge), ..policy() });
+        t.now = 5_000 * MS;
+        t.spawned(10);
+        assert_eq!(t.at(10_000), vec![], "not promoted, not abandoned");
+        assert_eq!(t.s.next_deadline(), Some(u64::MAX));
+        assert_eq!(t.event(Event::Signal(TERM)), stop(10));
+        assert_eq!(t.at(20_000), vec![], "not killed");
+    }
+
+    #[test]
+    fn adopted_processes_are_stopped_then_killed_before_exit() {
+        let mut t = Script::new(policy());
+        t.serving(10);
+        assert_eq!(t.exited(10, 0), vec![Action::SignalOrphans { signal: TERM }]);
+        // A reaped orphan may leave children of its own to hupwatch.
+        assert_eq!(
+            t.event(Event::Exited { pid: 99, status: Status::Exited(0) }),
+            vec![Action::SignalOrphans { signal: TERM }]
+        );
+        assert_eq!(t.at(100 + 9_999), vec![]);
+        let kill = vec![Action::SignalOrphans { signal: signals::SIGKILL }];
+        assert_eq!(t.at(100 + 10_000), kill, "unlimited --stop-timeout: 10 s");
+        assert_eq!(t.at(100 + 11_000), kill, "and again until none is left");
+        assert_eq!(t.event(Event::NoChildren), vec![Action::Exit { code: 0 }]);
     }
 }

@@ -294,6 +294,33 @@ pub fn wait_for(pid: Pid) -> Result<WaitStatus, Errno> {
     }
 }
 
+/// Whether the real and effective user and group ids differ (a setuid or
+/// setgid executable).
+pub fn ids_differ() -> bool {
+    // SAFETY: the four id calls cannot fail.
+    unsafe { libc::getuid() != libc::geteuid() || libc::getgid() != libc::getegid() }
+}
+
+pub fn getpgrp() -> Pid {
+    // SAFETY: getpgrp cannot fail.
+    unsafe { libc::getpgrp() }
+}
+
+/// The foreground process group of the terminal `fd` (tcgetpgrp).
+pub fn foreground_group(fd: Fd) -> Result<Pid, Errno> {
+    let mut pgid: Pid = 0;
+    // SAFETY: TIOCGPGRP writes one pid_t to a valid out-pointer.
+    cvt_long(unsafe { libc::syscall(libc::SYS_ioctl, fd, libc::TIOCGPGRP, &mut pgid as *mut Pid) })?;
+    Ok(pgid)
+}
+
+/// Makes `pgid` the foreground process group of the terminal `fd`
+/// (tcsetpgrp); allocates nothing, so the child may call it after fork.
+pub fn set_foreground_group(fd: Fd, pgid: Pid) -> Result<(), Errno> {
+    // SAFETY: TIOCSPGRP reads one pid_t from a valid pointer.
+    cvt_long(unsafe { libc::syscall(libc::SYS_ioctl, fd, libc::TIOCSPGRP, &pgid as *const Pid) }).map(drop)
+}
+
 pub fn set_child_subreaper() -> Result<(), Errno> {
     // SAFETY: prctl with integer arguments only.
     cvt(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1 as libc::c_ulong, 0, 0, 0) }).map(drop)
@@ -331,8 +358,6 @@ pub fn execve(parts: &[&[u8]], argv: &[*const c_char], envp: &[*const c_char]) -
 unsafe extern "C" {
     /// The process environment: a NULL-terminated array of `KEY=VALUE` strings.
     static environ: *const *const c_char;
-    /// POSIX's address parser (the libc crate does not declare it).
-    fn inet_pton(family: c_int, text: *const c_char, out: *mut libc::c_void) -> c_int;
 }
 
 /// Every `KEY=VALUE` entry of hupwatch's environment, in order.
@@ -455,6 +480,61 @@ pub fn stat(path: &[u8], follow: bool) -> Result<Stat, Errno> {
     })
 }
 
+/// open(2) of `path` with `flags` (O_CLOEXEC is the caller's to add).
+pub fn open(path: &[u8], flags: c_int) -> Result<Fd, Errno> {
+    // SAFETY: openat takes flags and a mode (unused without O_CREAT).
+    unsafe { path_call(libc::SYS_openat, path, flags as usize, 0) }.map(|fd| fd as Fd)
+}
+
+/// The file type bits (S_IFMT) of what `fd` refers to.
+pub fn file_type(fd: Fd) -> Result<u32, Errno> {
+    // SAFETY: stat is plain old data; all-zero is a valid value.
+    let mut st: libc::stat = unsafe { core::mem::zeroed() };
+    // SAFETY: st is a valid out-pointer for fstat.
+    cvt_long(unsafe { libc::syscall(libc::SYS_fstat, fd, &mut st as *mut libc::stat) })?;
+    Ok(st.st_mode & libc::S_IFMT)
+}
+
+/// Reads what fits into `buf` from the file at `path` (a small /proc file).
+pub fn read_file(path: &[u8], buf: &mut [u8]) -> Result<usize, Errno> {
+    let fd = OwnedFd(open(path, libc::O_RDONLY | libc::O_CLOEXEC)?);
+    let mut len = 0;
+    while len < buf.len() {
+        match read(fd.0, &mut buf[len..])? {
+            0 => break,
+            n => len += n,
+        }
+    }
+    Ok(len)
+}
+
+/// The names in the directory at `path`, each given to `each` (without
+/// `.` and `..`).
+pub fn each_entry(path: &[u8], mut each: impl FnMut(&[u8])) -> Result<(), Errno> {
+    let fd = OwnedFd(open(path, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC)?);
+    let mut buf = [0u64; 512];
+    loop {
+        // SAFETY: buf is writable for its length in bytes.
+        let n = cvt_long(unsafe { libc::syscall(libc::SYS_getdents64, fd.0, buf.as_mut_ptr(), 8 * buf.len()) })?;
+        if n == 0 {
+            return Ok(());
+        }
+        // SAFETY: the kernel wrote n bytes of linux_dirent64 records into buf.
+        let bytes = unsafe { core::slice::from_raw_parts(buf.as_ptr() as *const u8, n as usize) };
+        let mut at = 0;
+        // Each record: inode (8), offset (8), length (2), type (1), name (NUL-ended).
+        while at + 19 < bytes.len() {
+            let len = u16::from_ne_bytes([bytes[at + 16], bytes[at + 17]]) as usize;
+            let name = &bytes[at + 19..(at + len).min(bytes.len())];
+            let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
+            if name != b"." && name != b".." {
+                each(name);
+            }
+            at += len.max(1);
+        }
+    }
+}
+
 /// A symlink's target.
 pub fn readlink(path: &[u8]) -> Result<Vec<u8>, Errno> {
     let mut buf = [0u8; PATH_MAX];
@@ -463,19 +543,9 @@ pub fn readlink(path: &[u8]) -> Result<Vec<u8>, Errno> {
     Ok(buf[..n as usize].to_vec())
 }
 
-pub fn mkdir(path: &[u8], mode: u32) -> Result<(), Errno> {
-    // SAFETY: mkdirat takes a mode, and ignores the last argument.
-    unsafe { path_call(libc::SYS_mkdirat, path, mode as usize, 0) }.map(drop)
-}
-
 pub fn unlink(path: &[u8]) -> Result<(), Errno> {
     // SAFETY: unlinkat takes flags.
     unsafe { path_call(libc::SYS_unlinkat, path, 0, 0) }.map(drop)
-}
-
-pub fn rmdir(path: &[u8]) -> Result<(), Errno> {
-    // SAFETY: unlinkat takes flags.
-    unsafe { path_call(libc::SYS_unlinkat, path, libc::AT_REMOVEDIR as usize, 0) }.map(drop)
 }
 
 /// The working directory, resolved. The raw system call: libc's getcwd
@@ -605,14 +675,29 @@ pub fn monotonic_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
-/// A duration in nanoseconds as a timespec.
+/// A duration in nanoseconds as a timespec, at most i32::MAX seconds (68
+/// years), so that it fits a 32-bit time_t too.
 fn timespec(ns: u64) -> libc::timespec {
     // SAFETY: timespec is plain old data; all-zero is a valid value.
     let mut ts: libc::timespec = unsafe { core::mem::zeroed() };
     // `as _`: time_t's width differs between libcs.
-    ts.tv_sec = (ns / 1_000_000_000) as _;
+    ts.tv_sec = (ns / 1_000_000_000).min(i32::MAX as u64) as _;
     ts.tv_nsec = (ns % 1_000_000_000) as _;
     ts
+}
+
+/// Sleeps for `ns` nanoseconds (or less, when a signal interrupts).
+pub fn sleep(ns: u64) {
+    let ts = timespec(ns);
+    // SAFETY: ts is a valid timespec; no remainder is asked for.
+    unsafe { libc::syscall(libc::SYS_nanosleep, &ts as *const libc::timespec, 0usize) };
+}
+
+/// Random bytes from the kernel, without blocking; false when it has none.
+pub fn random(buf: &mut [u8]) -> bool {
+    // SAFETY: buf is writable for its length.
+    let n = unsafe { libc::syscall(libc::SYS_getrandom, buf.as_mut_ptr(), buf.len(), libc::GRND_NONBLOCK) };
+    n == buf.len() as libc::c_long
 }
 
 pub use libc::pollfd as PollFd;
@@ -636,6 +721,27 @@ pub fn poll(fds: &mut [PollFd], timeout_ns: Option<u64>) -> Result<usize, Errno>
 pub fn write(fd: Fd, buf: &[u8]) -> Result<usize, Errno> {
     // SAFETY: buf is a valid readable buffer of buf.len() bytes.
     cvt_size(unsafe { libc::write(fd, buf.as_ptr() as *const libc::c_void, buf.len()) })
+}
+
+/// send(2) without blocking and without SIGPIPE, the flags given per call
+/// so that the descriptor's shared open file description stays as it is.
+pub fn send_nonblocking(fd: Fd, buf: &[u8]) -> Result<usize, Errno> {
+    let flags = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
+    // SAFETY: buf is readable for its length; no address.
+    cvt_long(unsafe {
+        libc::syscall(libc::SYS_sendto, fd, buf.as_ptr(), buf.len(), flags, core::ptr::null::<u8>(), 0usize)
+    })
+    .map(|n| n as usize)
+}
+
+/// How many bytes the pipe `fd` can take now: its capacity less what waits in it.
+pub fn pipe_room(fd: Fd) -> Result<usize, Errno> {
+    let mut queued: c_int = 0;
+    // SAFETY: FIONREAD writes one int to a valid out-pointer.
+    cvt_long(unsafe { libc::syscall(libc::SYS_ioctl, fd, libc::FIONREAD, &mut queued as *mut c_int) })?;
+    // SAFETY: plain fcntl on integers.
+    let size = cvt_long(unsafe { libc::syscall(libc::SYS_fcntl, fd, libc::F_GETPIPE_SZ) })?;
+    Ok((size as usize).saturating_sub(queued.max(0) as usize))
 }
 
 pub fn read(fd: Fd, buf: &mut [u8]) -> Result<usize, Errno> {
@@ -825,15 +931,6 @@ pub fn send_to(fd: Fd, buf: &[u8], address: &SockName) -> Result<usize, Errno> {
             len,
         )
     })
-}
-
-/// inet_pton(3): an IPv4 address into 4 bytes of `out`, IPv6 into 16.
-pub fn parse_ip(text: &[u8], out: &mut [u8]) -> bool {
-    let family = if out.len() == 4 { libc::AF_INET } else { libc::AF_INET6 };
-    assert!(out.len() == 4 || out.len() == 16);
-    let Ok(text) = CText::new(text) else { return false };
-    // SAFETY: text is NUL-terminated and out large enough for the family (asserted).
-    unsafe { inet_pton(family, text.ptr(), out.as_mut_ptr() as *mut libc::c_void) == 1 }
 }
 
 /// Receives one datagram without blocking, with the sender's pid from

@@ -77,7 +77,7 @@ impl Watcher {
             let last = fingerprint(&path);
             if last.target.is_none() {
                 if let Some(mut l) = log::line(Level::Warn) {
-                    l.text("watched path does not exist yet: ").bytes(&path).emit();
+                    l.text("watched path does not exist yet: ").quoted(&path, 4096).emit();
                 }
             }
             w.paths.push(Watched { path, last, changed: false });
@@ -108,7 +108,7 @@ impl Watcher {
             }
             if seen.target.is_none() {
                 if let Some(mut l) = log::line(Level::Warn) {
-                    l.text("watched path disappeared: ").bytes(&w.path).emit();
+                    l.text("watched path disappeared: ").quoted(&w.path, 4096).emit();
                 }
             }
             w.last = seen;

@@ -80,7 +80,7 @@ fn accepted_spellings_of_options() {
         &["-w", "0.2"],
         &["-w", "500ms"],
         &["-w", "2s"],
-        &["-w", "1m"],
+        &["-w", "1m", "--ready-timeout", "2m"],
         &["-w", "0"],
         &["--warmup-time", "1"],
         &["--warmup-time=0.5"],

@@ -9,7 +9,6 @@ mod support;
 use std::fs;
 use std::io::{self, Read};
 use std::os::linux::net::SocketAddrExt;
-use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::{SocketAddr, UnixDatagram, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -138,31 +137,47 @@ fn assert_old_keeps_serving(s: &mut Service, old: i32) {
 // ---------------------------------------------------------------------------------------------
 // Downward: each generation's NOTIFY_SOCKET
 
+/// The abstract notify sockets of hupwatch `pid` that exist now (from /proc/net/unix).
+fn notify_sockets_of(pid: i32) -> Vec<String> {
+    let prefix = format!("@hupwatch/{pid}/");
+    read("/proc/net/unix")
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(7))
+        .filter(|n| n.starts_with(&prefix))
+        .map(str::to_string)
+        .collect()
+}
+
+/// A NOTIFY_SOCKET value as an address: `@name` is abstract.
+fn notify_address(value: &str) -> SocketAddr {
+    match value.strip_prefix('@') {
+        Some(name) => SocketAddr::from_abstract_name(name).unwrap(),
+        None => SocketAddr::from_pathname(value).unwrap(),
+    }
+}
+
 #[test]
 fn each_generation_gets_its_own_private_notify_socket() {
     let (mut s, first) = serving("own-socket", &["-w", "0", "--notify"]);
-    let path1 = PathBuf::from(first.get("NOTIFY_SOCKET").expect("no NOTIFY_SOCKET with --notify"));
-    assert!(path1.is_absolute(), "NOTIFY_SOCKET {path1:?}");
-    assert_eq!(path1.file_name().unwrap(), "gen-1");
-    let private = path1.parent().unwrap().to_path_buf();
-    let meta = fs::metadata(&private).unwrap();
-    assert_eq!(meta.permissions().mode() & 0o777, 0o700, "{} is not private", private.display());
-    // SAFETY: getuid has no preconditions.
-    assert_eq!(meta.uid(), unsafe { libc::getuid() }, "{} is not ours", private.display());
-    assert!(fs::symlink_metadata(&path1).unwrap().file_type().is_socket());
+    let hw = s.hw.pid();
+    // Abstract (no file to leave behind), named for hupwatch, unguessable, per generation.
+    let name1 = first.get("NOTIFY_SOCKET").expect("no NOTIFY_SOCKET with --notify");
+    let parts: Vec<&str> = name1.split('/').collect();
+    assert_eq!((parts.len(), parts[0], parts[1], parts[3]), (4, "@hupwatch", &*hw.to_string(), "1"), "{name1}");
+    assert!(parts[2].len() >= 6, "a guessable name: {name1}");
+    assert_eq!(notify_sockets_of(hw), std::slice::from_ref(&name1));
 
     s.hw.signal(libc::SIGHUP);
     let second = s.next_report(&[first.pid]);
-    let path2 = PathBuf::from(second.get("NOTIFY_SOCKET").unwrap());
-    assert_ne!(path1, path2, "two generations share a notify socket");
-    assert_eq!(path2.file_name().unwrap(), "gen-2");
-    assert_eq!(path2.parent().unwrap(), private);
+    let name2 = second.get("NOTIFY_SOCKET").unwrap();
+    assert_ne!(name1, name2, "two generations share a notify socket");
+    assert!(name2.starts_with(&format!("@hupwatch/{hw}/")) && name2.ends_with("/2"), "{name2}");
     s.wait_log(&["generation 2", "is ready"]);
     assert!(wait_until(LONG, || !exists(first.pid)));
-    assert!(wait_until(LONG, || !path1.exists()), "generation 1's socket outlived it");
+    assert!(wait_until(LONG, || !notify_sockets_of(hw).contains(&name1)), "generation 1's socket outlived it");
     s.hw.signal(libc::SIGTERM);
     assert_eq!(s.hw.wait_code(LONG), 0, "stderr:\n{}", s.hw.stderr());
-    assert!(!private.exists(), "{} left behind after hupwatch exited", private.display());
+    assert_eq!(notify_sockets_of(hw), Vec::<String>::new(), "left behind after hupwatch exited");
 }
 
 #[test]
@@ -334,8 +349,9 @@ fn notify_messages_from_outside_the_generation_are_ignored() {
     let target = second.get("NOTIFY_SOCKET").expect("generation 2 has no NOTIFY_SOCKET");
     // This test process is not in generation 2's process group.
     let foreign = UnixDatagram::unbound().unwrap();
-    foreign.send_to(b"STATUS=forged\nREADY=1", &target).expect("send to the generation's notify socket");
-    foreign.send_to(b"READY=1", &target).unwrap();
+    let target = notify_address(&target);
+    foreign.send_to_addr(b"STATUS=forged\nREADY=1", &target).expect("send to the generation's notify socket");
+    foreign.send_to_addr(b"READY=1", &target).unwrap();
     // Whatever comes first: generation 2 abandoned (right) or promoted (wrong).
     wait_until(LONG, || {
         s.marker("term", second.pid).is_some()
@@ -438,7 +454,7 @@ fn supervisor_is_told_ready_reloading_reload_outcome_and_stopping() {
     assert!(at >= started + 400_000_000, "READY=1 upward before generation 1 sent READY=1");
     let own = first.get("NOTIFY_SOCKET").unwrap_or_default();
     assert_ne!(own, up_value, "hupwatch's own NOTIFY_SOCKET leaked to the generation");
-    assert!(own.ends_with("/gen-1"), "generation 1's NOTIFY_SOCKET: {own:?}");
+    assert!(own.starts_with("@hupwatch/") && own.ends_with("/1"), "generation 1's NOTIFY_SOCKET: {own:?}");
 
     // A reload that works.
     s.next_options("--ready-after 0");
