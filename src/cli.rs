@@ -1,10 +1,10 @@
-//! The command line: options parsed with lexopt into a `Config`, durations
+//! The command line: options parsed by hand into a `Config` (lexopt's
+//! parser and its formatting machinery were 4 KB of a 60 KB binary), durations
 //! and signal names parsed by hand, usage errors as one line each.
 
 use crate::listen::{self, Address};
 use crate::log::{Level, Line};
 use crate::signals::{self, Signal};
-use lexopt::prelude::*;
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 
@@ -126,43 +126,62 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, UsageEr
     };
     let mut verbose = false;
     let mut quiet = false;
-    let mut parser = lexopt::Parser::from_args(args);
-    while let Some(arg) = parser.next().map_err(from_lexopt)? {
-        let known = match &arg {
-            Short(c) => OPTIONS.iter().find(|o| o.0 == *c),
-            Long(name) => OPTIONS.iter().find(|o| o.1 == *name),
-            Value(_) => None,
-        };
-        let &(_, long, opt) = match (arg, known) {
-            (_, Some(known)) => known,
-            (Value(first), None) => {
-                config.command.push(first.into_vec());
-                config.command.extend(parser.raw_args().map_err(from_lexopt)?.map(OsString::into_vec));
-                break;
-            }
-            (Short(c), None) => {
-                let c = shown(c.encode_utf8(&mut [0; 4]).as_bytes());
-                return Err(usage(&[b"unknown option '-", c.as_bytes(), b"'"]));
-            }
-            (Long(name), None) => return Err(usage(&[b"unknown option '--", shown(name.as_bytes()).as_bytes(), b"'"])),
-        };
-        match opt {
-            Opt::ProcessGroup => config.process_group = true,
-            Opt::KillAtExit => config.kill_at_exit = true,
-            Opt::Notify => config.notify = true,
-            Opt::Verbose => verbose = true,
-            Opt::Quiet => quiet = true,
-            Opt::Help => return Ok(Parsed::Help),
-            Opt::Version => return Ok(Parsed::Version),
-            _ => {
-                let value = parser.value().map_err(from_lexopt)?.into_vec();
-                let text = shown(&value);
-                if set(&mut config, opt, value).is_none() {
-                    let expected = expected(opt).as_bytes();
-                    let parts = [b"invalid value for --", long.as_bytes(), b": '", text.as_bytes(), b"' (expected "];
-                    return Err(usage(&[&parts[..], &[expected, b")"]].concat()));
+    let mut args = args.into_iter().map(OsString::into_vec);
+    while let Some(arg) = args.next() {
+        // One argument: `--name`, `--name=value`, or short options `-gk`,
+        // `-w0.5` (a value takes the rest), `-w=0.5`.
+        let (found, value, typed) = if arg == b"--" {
+            config.command.extend(args);
+            break;
+        } else if let Some(long) = arg.strip_prefix(b"--") {
+            let (name, value) = split(long, b'=').map_or((long, None), |(n, v)| (n, Some(v.to_vec())));
+            let found = OPTIONS.iter().find(|o| o.1.as_bytes() == name);
+            let Some(found) = found else { return Err(usage(&[b"unknown option '--", shown(name).as_bytes(), b"'"])) };
+            (found, value, arg[..2 + name.len()].to_vec())
+        } else if arg.len() > 1 && arg[0] == b'-' {
+            // Flags first, then one option that may take the rest as its value.
+            let mut at = 1;
+            loop {
+                let c = arg[at];
+                let found = OPTIONS.iter().find(|o| o.0 != '\0' && o.0 as u32 == c as u32);
+                let Some(found) = found else {
+                    return Err(usage(&[b"unknown option '-", shown(&[c]).as_bytes(), b"'"]));
+                };
+                at += 1;
+                if at == arg.len() || !found.2.is_flag() {
+                    let rest = &arg[at..];
+                    let value = (!rest.is_empty()).then(|| rest.strip_prefix(b"=").unwrap_or(rest).to_vec());
+                    break (found, value, vec![b'-', c]);
                 }
+                set_flag(&mut config, found.2, &mut verbose, &mut quiet);
             }
+        } else {
+            // The first argument that is not an option starts the command.
+            config.command.push(arg);
+            config.command.extend(args);
+            break;
+        };
+        let &(_, long, opt) = found;
+        let typed = shown(&typed);
+        if opt.is_flag() {
+            if value.is_some() {
+                return Err(usage(&[b"option '", typed.as_bytes(), b"' takes no value"]));
+            }
+            match opt {
+                Opt::Help => return Ok(Parsed::Help),
+                Opt::Version => return Ok(Parsed::Version),
+                _ => set_flag(&mut config, opt, &mut verbose, &mut quiet),
+            }
+            continue;
+        }
+        let Some(value) = value.or_else(|| args.next()) else {
+            return Err(usage(&[b"missing value for option '", typed.as_bytes(), b"'"]));
+        };
+        let text = shown(&value);
+        if set(&mut config, opt, value).is_none() {
+            let expected = expected(opt).as_bytes();
+            let parts = [b"invalid value for --", long.as_bytes(), b": '", text.as_bytes(), b"' (expected "];
+            return Err(usage(&[&parts[..], &[expected, b")"]].concat()));
         }
     }
     check(&config)?;
@@ -200,16 +219,15 @@ fn check(config: &Config) -> Result<(), UsageError> {
     Ok(())
 }
 
-fn from_lexopt(e: lexopt::Error) -> UsageError {
-    match e {
-        lexopt::Error::MissingValue { option: Some(o) } => {
-            usage(&[b"missing value for option '", shown(o.as_bytes()).as_bytes(), b"'"])
-        }
-        lexopt::Error::UnexpectedValue { option, .. } => {
-            usage(&[b"option '", shown(option.as_bytes()).as_bytes(), b"' takes no value"])
-        }
-        // Nothing else comes from the parser calls made here.
-        _ => usage(&[b"invalid arguments"]),
+/// Sets a flag's effect (help and version excepted).
+fn set_flag(config: &mut Config, opt: Opt, verbose: &mut bool, quiet: &mut bool) {
+    match opt {
+        Opt::ProcessGroup => config.process_group = true,
+        Opt::KillAtExit => config.kill_at_exit = true,
+        Opt::Notify => config.notify = true,
+        Opt::Verbose => *verbose = true,
+        Opt::Quiet => *quiet = true,
+        _ => {}
     }
 }
 
@@ -233,6 +251,16 @@ enum Opt {
     Quiet,
     Help,
     Version,
+}
+
+impl Opt {
+    /// Whether the option takes no value.
+    fn is_flag(self) -> bool {
+        matches!(
+            self,
+            Opt::ProcessGroup | Opt::KillAtExit | Opt::Notify | Opt::Verbose | Opt::Quiet | Opt::Help | Opt::Version
+        )
+    }
 }
 
 /// The options by short name (NUL for none) and long name.
@@ -381,6 +409,15 @@ mod tests {
         let c = config(&["-k", "-g", "sh", "-c", "exit 3", "-v"]);
         assert_eq!(c.command, words(&["sh", "-c", "exit 3", "-v"]));
         assert!(c.kill_at_exit && c.process_group);
+    }
+
+    #[test]
+    fn short_options_cluster_and_take_the_rest_as_a_value() {
+        let c = config(&["-gkw0.5", "-w=0.25", "-vq", "-"]);
+        assert!(c.process_group && c.kill_at_exit);
+        assert_eq!((c.warmup, c.level), (250_000_000, Level::Error));
+        assert_eq!(c.command, words(&["-"]));
+        assert_eq!(config(&["-gw", "2", "x"]).warmup, 2 * NANOS_PER_SEC);
     }
 
     #[test]

@@ -71,6 +71,16 @@ pub extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
     crate::run_main(args)
 }
 
+/// musl's assert handler, replaced: libunwind (linked, never run with
+/// immediate-abort panics) names it, and musl's would bring in fprintf and
+/// stdio (about 1 KB). hupwatch itself never asserts.
+#[cfg(all(not(test), target_env = "musl"))]
+#[unsafe(no_mangle)]
+pub extern "C" fn __assert_fail(_: *const c_char, _: *const c_char, _: c_int, _: *const c_char) -> ! {
+    // SAFETY: abort never returns.
+    unsafe { libc::abort() }
+}
+
 /// Ends the process at once: no destructors, no stdio flushing.
 pub fn exit_now(code: c_int) -> ! {
     // SAFETY: _exit is async-signal-safe and never returns.
@@ -666,12 +676,13 @@ pub fn set_signal_disposition(sig: c_int, ignore: bool) -> Result<(), Errno> {
 
 // ---------------------------------------------------------------- time and waiting
 
-/// CLOCK_MONOTONIC in nanoseconds.
+/// CLOCK_MONOTONIC in nanoseconds. The raw system call: libc's wrapper
+/// would look the vDSO up (600 bytes) to save ~100 ns per wake-up.
 pub fn monotonic_ns() -> u64 {
     // SAFETY: timespec is plain old data.
     let mut ts: libc::timespec = unsafe { core::mem::zeroed() };
     // SAFETY: ts is a valid out-pointer; CLOCK_MONOTONIC always exists.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    unsafe { libc::syscall(libc::SYS_clock_gettime, libc::CLOCK_MONOTONIC, &mut ts as *mut libc::timespec) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
