@@ -41,7 +41,7 @@ RUN bash scripts/build-tiny \
 
 FROM scratch
 COPY --from=builder /hupwatch /hupwatch
-# --notify keeps its per-generation sockets in a private directory under
-# $TMPDIR, /tmp, /run or /dev/shm; scratch has none of them.
+# A /tmp for the servers that want one (hupwatch's own notify sockets are
+# abstract and need no directory).
 COPY --from=builder /empty-tmp /tmp
 ENTRYPOINT ["/hupwatch", "--"]
