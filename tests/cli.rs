@@ -208,3 +208,60 @@ fn warnings_and_errors_have_the_documented_format() {
     assert!(!alive(first));
     assert_log_format(&hw.stderr(), hw.pid());
 }
+
+/// Options that each parse but cannot work (issue 14): a warmup not shorter than the ready
+/// timeout, stop signals that only pause or do nothing, reload and rewrite signals hupwatch
+/// never receives or forwards, and the C library's signals 32 and 33.
+#[test]
+fn contradictory_and_useless_options_are_usage_errors() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["-w", "5", "--ready-timeout", "1"], "--warmup-time must be shorter than --ready-timeout"),
+        (&["-w", "60"], "--warmup-time must be shorter than --ready-timeout"),
+        (&["--stop-signal", "STOP"], "--stop-signal cannot be"),
+        (&["--stop-signal", "TSTP"], "--stop-signal cannot be"),
+        (&["--stop-signal", "TTIN"], "--stop-signal cannot be"),
+        (&["--stop-signal", "TTOU"], "--stop-signal cannot be"),
+        (&["--stop-signal", "CONT"], "--stop-signal cannot be"),
+        (&["--stop-signal", "CHLD"], "--stop-signal cannot be"),
+        (&["--reload-signal", "KILL"], "--reload-signal cannot be"),
+        (&["--reload-signal", "STOP"], "--reload-signal cannot be"),
+        (&["--reload-signal", "CHLD"], "--reload-signal cannot be"),
+        (&["-r", "CHLD:TERM"], "cannot rewrite"),
+        (&["-r", "HUP:TERM"], "cannot rewrite"),
+        (&["--reload-signal", "USR2", "-r", "USR2:0"], "cannot rewrite"),
+        (&["-r", "KILL:TERM"], "invalid value for --rewrite"),
+        (&["-r", "1:32"], "invalid value for --rewrite"),
+        (&["--stop-signal", "33"], "invalid value for --stop-signal"),
+        (&["--reload-signal", "32"], "invalid value for --reload-signal"),
+        (&["-e", "256"], "invalid value for --success-exit"),
+    ];
+    for (opts, want) in cases {
+        let args = [*opts, &["--", "true"]].concat();
+        let (code, _, err) = run(&args);
+        assert_eq!(code, 2, "{opts:?}: {err}");
+        assert!(err.contains(want) && err.lines().count() == 1 && err.contains("--help"), "{opts:?}: {err}");
+    }
+}
+
+/// A value with control bytes, invalid UTF-8 or great length stays on one line, escaped and
+/// shortened, with the --help hint.
+#[test]
+fn usage_errors_quote_hostile_values_on_one_line() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let long = "7".repeat(950);
+    let cases: &[(&[u8], &str)] = &[
+        (b"1\nsecond line", "'1\\x0asecond line'"),
+        (b"\x1b[31mred", "'\\x1b[31mred'"),
+        (b"\xff\xfe", "'\\xff\\xfe'"),
+        (long.as_bytes(), "'7777777777"),
+    ];
+    for (value, want) in cases {
+        let (code, _, err) = run_to_end(hupwatch(&[]).arg("-w").arg(OsStr::from_bytes(value)).arg("true"), LONG);
+        assert_eq!(code, 2, "{err}");
+        assert!(err.ends_with("(try 'hupwatch --help')\n") && err.lines().count() == 1, "{err:?}");
+        assert!(err.contains(want) && err.len() < 300, "{err:?}");
+    }
+    let (code, _, err) = run_to_end(hupwatch(&[]).arg(OsStr::from_bytes(b"--bad\nname")).arg("true"), LONG);
+    assert_eq!((code, err.lines().count()), (2, 1), "{err:?}");
+}
