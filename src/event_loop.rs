@@ -502,7 +502,9 @@ impl Loop {
             self.orphan_signal = signal;
             self.orphans_signalled.clear();
         }
-        for pid in children(self.own_pid) {
+        let mut list = log::Line::bare();
+        list.text("/proc/self/task/").num(self.own_pid as u64).text("/children");
+        for pid in children(self.own_pid, list.as_bytes()) {
             if self.orphans_signalled.contains(&pid) {
                 continue;
             }
@@ -567,21 +569,20 @@ impl Loop {
     }
 }
 
-/// The live (not zombie) children of `parent`: from
-/// /proc/self/task/PID/children (hupwatch has one thread), else by looking
-/// for them among every process in /proc.
-fn children(parent: Pid) -> Vec<Pid> {
+/// The live (not zombie) children of `parent`: those listed in the file
+/// `list` (/proc/self/task/PID/children: hupwatch has one thread), or, when
+/// it cannot be read (a kernel without it), those found among every
+/// process in /proc.
+fn children(parent: Pid, list: &[u8]) -> Vec<Pid> {
     let mut found = Vec::new();
-    let mut path = log::Line::bare();
-    path.text("/proc/self/task/").num(parent as u64).text("/children");
-    let mut buf = [0u8; 4096];
-    let mut add = |pid: &[u8]| {
-        let pid = crate::cli::parse_decimal(pid).unwrap_or(0) as Pid;
+    let mut add = |name: &[u8]| {
+        let pid = crate::cli::parse_decimal(name).unwrap_or(0) as Pid;
         if pid > 0 && process_state(pid).is_some_and(|(state, ppid)| ppid == parent && state != b'Z') {
             found.push(pid);
         }
     };
-    match sys::read_file(path.as_bytes(), &mut buf) {
+    let mut buf = [0u8; 4096];
+    match sys::read_file(list, &mut buf) {
         Ok(n) => buf[..n].split(|&b| b == b' ').for_each(&mut add),
         Err(_) => {
             let _ = sys::each_entry(b"/proc", add);
@@ -602,4 +603,29 @@ fn process_state(pid: Pid) -> Option<(u8, Pid)> {
     let state = *fields.next()?.first()?;
     let ppid = crate::cli::parse_decimal(fields.next()?)? as Pid;
     Some((state, ppid))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_live_children_in_proc() {
+        let me = sys::getpid();
+        let mut sleeper = std::process::Command::new("sleep").arg("60").spawn().unwrap();
+        let mut done = std::process::Command::new("true").spawn().unwrap();
+        let pid = sleeper.id() as Pid;
+        let zombie = done.id() as Pid;
+        // Until `true` is a zombie.
+        while process_state(zombie).is_some_and(|(state, _)| state != b'Z') {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        // The scan of /proc (the test's threads each have their own children file).
+        let found = children(me, b"/nonexistent");
+        assert!(found.contains(&pid) && !found.contains(&zombie), "{found:?}");
+        assert_eq!(process_state(pid).map(|(_, ppid)| ppid), Some(me));
+        let _ = sleeper.kill();
+        let _ = sleeper.wait();
+        let _ = done.wait();
+    }
 }

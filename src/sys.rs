@@ -1182,5 +1182,11 @@ mod tests {
         assert_eq!(getcwd().unwrap(), std::env::current_dir().unwrap().as_os_str().as_encoded_bytes());
         assert_eq!(getenv(b"PATH"), std::env::var("PATH").ok().as_deref().map(str::as_bytes));
         assert_eq!(getenv(b"PAT"), None, "a prefix of a name is not the name");
+        let mut names = Vec::new();
+        each_entry(b"/proc/self/fd", |name| names.push(name.to_vec())).unwrap();
+        assert!(names.contains(&b"0".to_vec()) && !names.contains(&b".".to_vec()), "{names:?}");
+        let mut buf = [0u8; 64];
+        let n = read_file(b"/proc/self/stat", &mut buf).unwrap();
+        assert!(buf[..n].starts_with(getpid().to_string().as_bytes()));
     }
 }

@@ -214,20 +214,27 @@ fn daemonized_processes_are_stopped_before_exit() {
     let child = child_bin();
     let polite = dir.join("polite.pid");
     let stubborn = dir.join("stubborn.pid");
+    // Its child, adopted by hupwatch only once the daemon died of the stop signal.
+    let grandchild = dir.join("grandchild.pid");
     let script = format!(
         "setsid '{c}' write-pid '{p}' & setsid '{c}' ignore-term '{s}' & \
-         while [ ! -s '{p}' ] || [ ! -s '{s}' ]; do sleep 0.01; done; exit 3",
+         setsid sh -c \"'{c}' ignore-term '{g}' & wait\" & \
+         while [ ! -s '{p}' ] || [ ! -s '{s}' ] || [ ! -s '{g}' ]; do sleep 0.01; done; exit 3",
         c = child.display(),
         p = polite.display(),
-        s = stubborn.display()
+        s = stubborn.display(),
+        g = grandchild.display()
     );
     let mut hw = Running::spawn(&mut hupwatch(&["--stop-timeout", "0.5", "-w", "0", "--", "sh", "-c", &script]));
     assert_eq!(hw.wait_code(LONG), 3, "{}", hw.stderr());
-    let (polite, stubborn) = (wait_pid_file(&polite), wait_pid_file(&stubborn));
-    assert!(!exists(polite) && !exists(stubborn), "a daemon outlived hupwatch:\n{}", hw.stderr());
+    let (polite, stubborn, grandchild) = (wait_pid_file(&polite), wait_pid_file(&stubborn), wait_pid_file(&grandchild));
     let log = hw.stderr();
+    assert!(!exists(polite) && !exists(stubborn) && !exists(grandchild), "a daemon outlived hupwatch:\n{log}");
     assert_eq!(log_lines_with(&hw, &[&format!("adopted process {polite} "), "SIGTERM"]).len(), 1, "{log}");
-    assert_eq!(log_lines_with(&hw, &[&format!("adopted process {stubborn} "), "SIGKILL"]).len(), 1, "{log}");
+    for pid in [stubborn, grandchild] {
+        assert_eq!(log_lines_with(&hw, &[&format!("adopted process {pid} "), "SIGTERM"]).len(), 1, "{log}");
+        assert_eq!(log_lines_with(&hw, &[&format!("adopted process {pid} "), "SIGKILL"]).len(), 1, "{log}");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
