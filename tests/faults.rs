@@ -121,21 +121,22 @@ fn a_full_stderr_pipe_never_blocks_hupwatch() {
         hw.signal(libc::SIGHUP);
         known.push(next_started(dir.path(), &known));
     }
-    let before = fifo.drain();
-    assert!(!before.contains("dropped"), "{before}");
+    // Drained, the next line that gets through is preceded by the count of those dropped (a
+    // shorter line may have got through while it was nearly full: look at everything).
+    let mut log = fifo.drain();
     hw.signal(libc::SIGHUP);
     known.push(next_started(dir.path(), &known));
-    let mut after = String::new();
     assert!(
         wait_until(LONG, || {
-            after.push_str(&fifo.drain());
-            after.contains("log lines dropped")
+            log.push_str(&fifo.drain());
+            log.contains("log lines dropped")
         }),
-        "no count of the dropped lines after the pipe was drained:\n{after}"
+        "no count of the dropped lines after the pipe was drained:\n{log}"
     );
-    let count: u32 = after.split(" log lines dropped").next().unwrap().rsplit(' ').next().unwrap().parse().unwrap();
-    assert!(count >= 3, "{count} dropped lines counted, at least 3 reloads' worth were dropped:\n{after}");
-    assert_eq!(after.matches("log lines dropped").count(), 1, "{after}");
+    for line in log.lines().filter(|l| l.contains("log lines dropped")) {
+        let count = line.split(" log lines dropped").next().unwrap().rsplit(' ').next().unwrap();
+        assert!(count.parse::<u32>().is_ok_and(|n| n > 0), "{line}");
+    }
     // Full again, TERM still ends it.
     while fifo.queued() + 200 < 4096 {
         hw.signal(libc::SIGHUP);
@@ -172,10 +173,13 @@ fn status_floods_are_rate_limited() {
         for i in range(2000):\n    s.sendto(b'STATUS=same', addr)\n\
         s.sendto(b'READY=1', addr)\n\
         import time; time.sleep(600)\n";
+    let start = std::time::Instant::now();
     let mut hw = Running::spawn(&mut hupwatch(&["--notify", "-w", "0", "--", "python3", "-c", script]));
     wait_log(&hw, &["is ready"]);
+    // At most 4 a second, in every second the flood may have spanned.
+    let most = 4 * (start.elapsed().as_secs() as usize + 2);
     let statuses = log_lines_with(&hw, &["status: "]);
-    assert!(!statuses.is_empty() && statuses.len() <= 8, "{} STATUS lines logged:\n{}", statuses.len(), hw.stderr());
+    assert!(!statuses.is_empty() && statuses.len() <= most, "{} STATUS lines logged:\n{}", statuses.len(), hw.stderr());
     assert!(log_lines_with(&hw, &["status: same"]).len() <= 1, "{}", hw.stderr());
     hw.signal(libc::SIGTERM);
     hw.wait_exit(LONG);
@@ -231,10 +235,11 @@ fn daemonized_processes_are_stopped_before_exit() {
     let log = hw.stderr();
     assert!(!exists(polite) && !exists(stubborn) && !exists(grandchild), "a daemon outlived hupwatch:\n{log}");
     assert_eq!(log_lines_with(&hw, &[&format!("adopted process {polite} "), "SIGTERM"]).len(), 1, "{log}");
-    for pid in [stubborn, grandchild] {
-        assert_eq!(log_lines_with(&hw, &[&format!("adopted process {pid} "), "SIGTERM"]).len(), 1, "{log}");
-        assert_eq!(log_lines_with(&hw, &[&format!("adopted process {pid} "), "SIGKILL"]).len(), 1, "{log}");
-    }
+    assert_eq!(log_lines_with(&hw, &[&format!("adopted process {stubborn} "), "SIGTERM"]).len(), 1, "{log}");
+    assert_eq!(log_lines_with(&hw, &[&format!("adopted process {stubborn} "), "SIGKILL"]).len(), 1, "{log}");
+    // Adopted when its parent died: the stop signal too, unless the deadline came first.
+    assert!(log_lines_with(&hw, &[&format!("adopted process {grandchild} "), "SIGTERM"]).len() <= 1, "{log}");
+    assert_eq!(log_lines_with(&hw, &[&format!("adopted process {grandchild} "), "SIGKILL"]).len(), 1, "{log}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -380,6 +385,7 @@ fn errors_in_the_loop_are_logged_and_survived() {
     assert_eq!(fds(hw.pid()).len() as u64, open, "descriptors sent to hupwatch were kept");
     // One descriptor fewer than ppoll watches: every wait fails, from the next wake-up on
     // (WINCH: forwarded, and ignored by the generation).
+    let since = std::time::Instant::now();
     set_nofile(hw.pid(), 1);
     hw.signal(libc::SIGWINCH);
     wait_log(&hw, &["cannot wait for events", "going on"]);
@@ -390,8 +396,10 @@ fn errors_in_the_loop_are_logged_and_survived() {
     let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
     let used = (cpu_ticks(hw.pid()) - ticks) as f64 / per_second;
     assert!(used < wall.elapsed().as_secs_f64() / 2.0, "hupwatch spins: {used} s of CPU");
+    // At most one a second.
+    let most = since.elapsed().as_secs() as usize + 1;
     let warnings = log_lines_with(&hw, &["cannot wait for events"]).len();
-    assert!((1..=4).contains(&warnings), "{warnings} warnings in about 2 s:\n{}", hw.stderr());
+    assert!((1..=most).contains(&warnings), "{warnings} warnings in {:?}:\n{}", since.elapsed(), hw.stderr());
     assert!(hw.is_running());
     hw.signal(libc::SIGTERM);
     assert_eq!(hw.wait_code(LONG), 143, "{}", hw.stderr());
