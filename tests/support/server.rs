@@ -34,6 +34,10 @@ use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+#[path = "clock.rs"]
+mod clock;
+use clock::monotonic_ns;
+
 /// Set by the SIGTERM/SIGINT handler, polled by the serving loop.
 static STOP: AtomicBool = AtomicBool::new(false);
 
@@ -85,13 +89,6 @@ fn parse(mut args: Vec<String>) -> Options {
         i += 1;
     }
     o
-}
-
-fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: clock_gettime writes one timespec we own.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 fn write_atomic(path: &Path, text: &str) {
