@@ -1,16 +1,18 @@
 //! Shared helpers of the integration tests: where the binaries are, a guard that runs hupwatch
 //! and kills everything it started when dropped (also on panic), bounded polling, /proc readers
-//! and temporary directories; in submodules, the clock the tests share with the test server
-//! and the records of the two programs the tests run under hupwatch. std and libc only.
+//! and temporary directories; in submodules, the clock the tests share with the test server,
+//! verdicts about time that hold on a slow machine, and the records of the two programs the
+//! tests run under hupwatch. std and libc only.
 #![allow(dead_code)]
 
 mod clock;
 mod generations;
 mod reports;
+mod timing;
 
 // Each test file uses some of them.
 #[allow(unused_imports)]
-pub use {clock::monotonic_ns, generations::*, reports::*};
+pub use {clock::monotonic_ns, generations::*, reports::*, timing::*};
 
 use std::fs;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
