@@ -110,9 +110,7 @@ fn accepted_spellings_of_options() {
     ];
     let mut wrong = Vec::new();
     for opts in cases {
-        let args = with_child(opts, &["exit", "3"]);
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let (code, _, err) = run(&args);
+        let (code, _, err) = run_to_end(&mut hupwatch_child(opts, &["exit", "3"]), LONG);
         if code != 3 {
             wrong.push(format!("{opts:?}: exit {code}, stderr {err:?}"));
         }
@@ -144,15 +142,13 @@ fn options_end_at_the_command() {
 fn rtmin_counts_from_34() {
     let dir = TempDir::new("rtmin");
     let file = dir.join("signals");
-    let args = with_child(&["-r", "USR1:RTMIN+2"], &["echo-signals", file.to_str().unwrap()]);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut hw = Running::spawn(&mut hupwatch(&args));
+    let mut hw =
+        Running::spawn(&mut hupwatch_child(&["-r", "USR1:RTMIN+2"], &["echo-signals", file.to_str().unwrap()]));
     assert!(wait_until(LONG, || lines(&file).first().map(String::as_str) == Some("ready")));
     hw.signal(libc::SIGUSR1);
     assert!(wait_until(LONG, || lines(&file).len() > 1), "nothing forwarded; stderr:\n{}", hw.stderr());
     assert_eq!(lines(&file)[1], "36", "RTMIN+2 must be signal 36");
-    hw.signal(libc::SIGTERM);
-    assert_eq!(hw.wait_code(LONG), 0);
+    hw.stop();
 }
 
 /// Runs one reload and a shutdown with `opts`; returns hupwatch's stderr and pid.
@@ -160,17 +156,12 @@ fn reload_and_stop(opts: &[&str]) -> (String, i32) {
     let dir = TempDir::new("logs");
     let mut all = vec!["-w", "0"];
     all.extend_from_slice(opts);
-    let args = with_child(&all, &["serve", dir.path().to_str().unwrap()]);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut hw = Running::spawn(&mut hupwatch(&args));
-    let first =
-        wait_for(LONG, || pids_with_prefix(dir.path(), "started").first().copied()).expect("generation 1 started");
+    let (mut hw, first) = start_serve(dir.path(), &all);
     hw.signal(libc::SIGHUP);
-    assert!(wait_until(LONG, || dir.join(format!("term.{first}")).exists()));
+    assert!(wait_until(LONG, || told_to_stop(dir.path(), first)));
     assert!(wait_until(LONG, || !exists(first)));
-    assert!(wait_until(LONG, || pids_with_prefix(dir.path(), "started").len() == 2));
-    hw.signal(libc::SIGTERM);
-    assert_eq!(hw.wait_code(LONG), 0, "stderr:\n{}", hw.stderr());
+    next_generation(dir.path(), &hw, &[first]);
+    hw.stop();
     (hw.stderr(), hw.pid())
 }
 
@@ -191,20 +182,21 @@ fn log_lines_have_the_documented_format() {
 
 #[test]
 fn warnings_and_errors_have_the_documented_format() {
-    // A failed reload (an error), then a stop timeout that expires (a warning, at least).
+    // A failed reload (an error: its command is no longer executable, which fails whatever the
+    // timing), then a stop timeout that expires (a warning, at least).
+    use std::os::unix::fs::PermissionsExt;
     let dir = TempDir::new("logs-warn");
     fs::write(dir.join("mode"), "ignore-term\n").unwrap();
-    let opts = ["-w", "1", "--stop-timeout", "0.1"];
-    let args = with_child(&opts, &["serve", dir.path().to_str().unwrap()]);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut hw = Running::spawn(&mut hupwatch(&args));
-    let first =
-        wait_for(LONG, || pids_with_prefix(dir.path(), "started").first().copied()).expect("generation 1 started");
-    fs::write(dir.join("mode"), "exit 3\n").unwrap();
+    let run = dir.join("run");
+    fs::write(&run, format!("#!/bin/sh\nexec '{}' serve '{}'\n", child_bin().display(), dir.path().display())).unwrap();
+    fs::set_permissions(&run, fs::Permissions::from_mode(0o755)).unwrap();
+    let mut hw = Running::spawn(&mut hupwatch(&["-w", "0", "--stop-timeout", "0.1", "--", run.to_str().unwrap()]));
+    let first = wait_for(LONG, || started(dir.path()).first().copied()).expect("generation 1 started");
+    fs::set_permissions(&run, fs::Permissions::from_mode(0o644)).unwrap();
     hw.signal(libc::SIGHUP);
     assert!(wait_until(LONG, || hw.stderr().contains("error")), "no error:\n{}", hw.stderr());
-    hw.signal(libc::SIGTERM);
-    assert_eq!(hw.wait_code(LONG), 137, "stderr:\n{}", hw.stderr());
+    // The serving generation ignores TERM and is SIGKILLed: 128 + 9.
+    hw.stop_expecting(137);
     assert!(!alive(first));
     assert_log_format(&hw.stderr(), hw.pid());
 }

@@ -12,10 +12,7 @@ use support::*;
 fn passes_on_every_exit_code() {
     let mut wrong = Vec::new();
     for n in 0..=255 {
-        let n_text = n.to_string();
-        let args = with_child(&["-w", "0"], &["exit", &n_text]);
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let (code, _, err) = run_to_end(&mut hupwatch(&args), LONG);
+        let (code, _, err) = run_to_end(&mut hupwatch_child(&["-w", "0"], &["exit", &n.to_string()]), LONG);
         if code != n {
             wrong.push(format!("exit {n} -> {code} (stderr: {})", err.trim()));
         }
@@ -36,10 +33,7 @@ fn fatal_signals() -> Vec<i32> {
 fn killed_by_signal_gives_128_plus_n() {
     let mut wrong = Vec::new();
     for sig in fatal_signals() {
-        let sig_text = sig.to_string();
-        let args = with_child(&[], &["raise", &sig_text]);
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let (code, _, err) = run_to_end(&mut hupwatch(&args), LONG);
+        let (code, _, err) = run_to_end(&mut hupwatch_child(&[], &["raise", &sig.to_string()]), LONG);
         if code != 128 + sig {
             wrong.push(format!("signal {sig} -> {code} (stderr: {})", err.trim()));
         }
@@ -51,9 +45,7 @@ fn killed_by_signal_gives_128_plus_n() {
 fn killed_from_outside_gives_128_plus_n() {
     let dir = TempDir::new("outside");
     let pid_file = dir.join("pid");
-    let args = with_child(&[], &["write-pid", pid_file.to_str().unwrap()]);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut hw = Running::spawn(&mut hupwatch(&args));
+    let mut hw = Running::spawn(&mut hupwatch_child(&[], &["write-pid", pid_file.to_str().unwrap()]));
     let child = wait_pid_file(&pid_file);
     assert!(kill(child, libc::SIGKILL));
     assert_eq!(hw.wait_code(LONG), 128 + 9, "stderr:\n{}", hw.stderr());
@@ -148,18 +140,13 @@ fn exit_code_is_the_serving_generations_after_a_reload() {
     // Generation 1 would exit 5 on TERM, generation 2 exits 7 by itself: hupwatch exits 7.
     let dir = TempDir::new("after-reload");
     fs::write(dir.join("mode"), "serve 5\n").unwrap();
-    let args = with_child(&["-w", "0"], &["serve", dir.path().to_str().unwrap()]);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut hw = Running::spawn(&mut hupwatch(&args));
-    let first =
-        wait_for(LONG, || pids_with_prefix(dir.path(), "started").first().copied()).expect("generation 1 started");
+    let (mut hw, first) = start_serve(dir.path(), &["-w", "0"]);
     fs::write(dir.join("mode"), "serve 7\n").unwrap();
     hw.signal(libc::SIGHUP);
     // Generation 1 is told to stop (exits 5, which must not become hupwatch's status).
-    assert!(wait_until(LONG, || dir.join(format!("term.{first}")).exists()));
+    assert!(wait_until(LONG, || told_to_stop(dir.path(), first)));
     assert!(wait_until(LONG, || !alive(first)));
-    let second = wait_for(LONG, || pids_with_prefix(dir.path(), "started").into_iter().find(|&p| p != first))
-        .expect("generation 2 started");
+    let second = next_generation(dir.path(), &hw, &[first]);
     assert!(hw.is_running(), "hupwatch exited with the drained generation");
     // Now stop the serving generation by signalling it directly: it exits 7.
     assert!(kill(second, libc::SIGTERM));
@@ -172,20 +159,14 @@ fn shutdown_while_the_first_generation_warms_up_keeps_its_status() {
     // one, so its status is hupwatch's, warmup or not.
     let dir = TempDir::new("first-warmup");
     fs::write(dir.join("mode"), "serve 7\n").unwrap();
-    let args = with_child(&["-w", "30"], &["serve", dir.path().to_str().unwrap()]);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut hw = Running::spawn(&mut hupwatch(&args));
-    let first =
-        wait_for(LONG, || pids_with_prefix(dir.path(), "started").first().copied()).expect("generation 1 started");
+    let (mut hw, first) = start_serve(dir.path(), &["-w", "30"]);
     hw.signal(libc::SIGTERM);
-    assert!(wait_until(LONG, || dir.join(format!("term.{first}")).exists()));
+    assert!(wait_until(LONG, || told_to_stop(dir.path(), first)));
     assert_eq!(hw.wait_code(LONG), 7, "generation 1 exited 7; stderr:\n{}", hw.stderr());
 
     // Killed by the forwarded TERM (default action): 128 + 15.
     let pid_file = dir.join("pid");
-    let args = with_child(&["-w", "30"], &["write-pid", pid_file.to_str().unwrap()]);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut hw = Running::spawn(&mut hupwatch(&args));
+    let mut hw = Running::spawn(&mut hupwatch_child(&["-w", "30"], &["write-pid", pid_file.to_str().unwrap()]));
     wait_pid_file(&pid_file);
     hw.signal(libc::SIGTERM);
     assert_eq!(hw.wait_code(LONG), 143, "generation 1 killed by TERM; stderr:\n{}", hw.stderr());
@@ -197,17 +178,11 @@ fn exit_waits_for_draining_generations_and_keeps_the_serving_status() {
     // exits 9 by itself: hupwatch waits for generation 1, then exits 9, not 1's 5.
     let dir = TempDir::new("wait-draining");
     fs::write(dir.join("mode"), "serve 5\n").unwrap();
-    let args = with_child(&["-w", "0", "--stop-signal", "USR2"], &["serve", dir.path().to_str().unwrap()]);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut hw = Running::spawn(&mut hupwatch(&args));
-    let first =
-        wait_for(LONG, || pids_with_prefix(dir.path(), "started").first().copied()).expect("generation 1 started");
+    let (mut hw, first) = start_serve(dir.path(), &["-w", "0", "--stop-signal", "USR2"]);
     fs::write(dir.join("mode"), "serve 9\n").unwrap();
     hw.signal(libc::SIGHUP);
-    let usr2 = libc::SIGUSR2.to_string();
-    assert!(wait_until(LONG, || lines(dir.join(format!("signals.{first}"))).contains(&usr2)));
-    let second = wait_for(LONG, || pids_with_prefix(dir.path(), "started").into_iter().find(|&p| p != first))
-        .expect("generation 2 started");
+    assert!(wait_until(LONG, || received(dir.path(), first, libc::SIGUSR2) > 0));
+    let second = next_generation(dir.path(), &hw, &[first]);
 
     assert!(kill(second, libc::SIGTERM));
     assert!(

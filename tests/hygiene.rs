@@ -13,9 +13,7 @@ use support::*;
 /// returns the guard, the report's text and the child's pid.
 fn start_report(dir: &TempDir, cmd_setup: impl FnOnce(&mut std::process::Command)) -> (Running, String, i32) {
     let file = dir.join("report");
-    let args = with_child(&["-w", "0"], &["report", file.to_str().unwrap()]);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut cmd = hupwatch(&args);
+    let mut cmd = hupwatch_child(&["-w", "0"], &["report", file.to_str().unwrap()]);
     cmd_setup(&mut cmd);
     let hw = Running::spawn(&mut cmd);
     let text = wait_for(LONG, || Some(read(&file)).filter(|t| !t.is_empty()))
@@ -63,8 +61,7 @@ fn inherited_signal_mask_and_ignored_signals_pass_through() {
     let (report, _) = next_report(&dir, &hw, child);
     assert_eq!(field(&report, "SigBlk"), Some(sigmask(&blocked)), "after reload:\n{report}");
     assert_eq!(field(&report, "SigIgn"), Some(sigmask(&ignored)), "after reload:\n{report}");
-    hw.signal(libc::SIGTERM);
-    assert_eq!(hw.wait_code(LONG), 128 + libc::SIGTERM);
+    hw.stop_expecting(128 + libc::SIGTERM);
 }
 
 #[test]
@@ -77,8 +74,7 @@ fn default_signal_state_passes_through_with_sigpipe_default() {
     let (report, _) = next_report(&dir, &hw, child);
     assert_eq!(field(&report, "SigBlk"), Some(sigmask(&[])), "after reload:\n{report}");
     assert_eq!(field(&report, "SigIgn"), Some(sigmask(&[])), "after reload:\n{report}");
-    hw.signal(libc::SIGTERM);
-    assert_eq!(hw.wait_code(LONG), 128 + libc::SIGTERM);
+    hw.stop_expecting(128 + libc::SIGTERM);
 }
 
 /// The descriptors a report lists: (fd, target).
@@ -106,9 +102,7 @@ fn generation_sees_only_stdio_descriptors() {
     let extra = fs::File::create(&extra_path).unwrap();
     let extra_fd = extra.as_raw_fd();
     let file = dir.join("report");
-    let args = with_child(&["-w", "0"], &["report", file.to_str().unwrap()]);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut cmd = hupwatch(&args);
+    let mut cmd = hupwatch_child(&["-w", "0"], &["report", file.to_str().unwrap()]);
     cmd.stdin(fs::File::open(&stdin_path).unwrap())
         .stdout(fs::File::create(&stdout_path).unwrap())
         .stderr(fs::File::create(&stderr_path).unwrap());
@@ -158,8 +152,7 @@ fn generation_sees_only_stdio_descriptors() {
     })
     .unwrap_or_else(|| panic!("no second report; stderr:\n{}", read(&stderr_path)));
     assert_eq!(reported_fds(&report), want, "generation 2's descriptors");
-    hw.signal(libc::SIGTERM);
-    assert_eq!(hw.wait_code(LONG), 128 + libc::SIGTERM);
+    hw.stop_expecting(128 + libc::SIGTERM);
     drop(extra);
 }
 
@@ -190,8 +183,7 @@ fn generation_gets_the_callers_environment_and_directory() {
     let mut got = environ(child);
     got.sort();
     assert_eq!(got, want, "the generation's environment differs from the caller's");
-    hw.signal(libc::SIGTERM);
-    assert_eq!(hw.wait_code(LONG), 128 + libc::SIGTERM);
+    hw.stop_expecting(128 + libc::SIGTERM);
 }
 
 /// Voluntary plus involuntary context switches of `pid` so far.
@@ -206,9 +198,7 @@ fn context_switches(pid: i32) -> u64 {
 fn idle_hupwatch_never_wakes_up() {
     let dir = TempDir::new("idle");
     let pid_file = dir.join("pid");
-    let args = with_child(&["-w", "0"], &["write-pid", pid_file.to_str().unwrap()]);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut hw = Running::spawn(&mut hupwatch(&args));
+    let mut hw = Running::spawn(&mut hupwatch_child(&["-w", "0"], &["write-pid", pid_file.to_str().unwrap()]));
     wait_pid_file(&pid_file);
     // Settle: generation 1 promoted (no deadline left), hupwatch asleep in the kernel.
     assert!(wait_until(LONG, || hw.stderr().contains("ready")), "stderr:\n{}", hw.stderr());
@@ -217,6 +207,5 @@ fn idle_hupwatch_never_wakes_up() {
     // Watching for a change for 1.5 s: any timer tick (tini wakes every second) shows up.
     let woke = wait_until(std::time::Duration::from_millis(1500), || context_switches(hw.pid()) != before);
     assert!(!woke, "idle hupwatch woke up: {before} -> {} context switches", context_switches(hw.pid()));
-    hw.signal(libc::SIGTERM);
-    assert_eq!(hw.wait_code(LONG), 128 + libc::SIGTERM);
+    hw.stop_expecting(128 + libc::SIGTERM);
 }

@@ -5,12 +5,11 @@
 mod support;
 
 use std::fs;
-use std::io::{self, Read};
+use std::io;
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::os::unix::process::CommandExt;
-use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,20 +22,6 @@ use support::*;
 /// A TCP port on 127.0.0.1 that was free a moment ago (the kernel picked it, we let it go).
 fn free_port() -> u16 {
     TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap().local_addr().unwrap().port()
-}
-
-/// The reports of every generation in `dir`, by pid.
-fn reports(dir: &TempDir) -> Vec<Report> {
-    pids_with_prefix(dir.path(), "report")
-        .into_iter()
-        .map(|pid| Report { pid, text: read(dir.join(format!("report.{pid}"))) })
-        .collect()
-}
-
-/// Waits for the report of a generation whose pid is not in `known`.
-fn next_report(dir: &TempDir, hw: &Running, known: &[i32]) -> Report {
-    wait_for(LONG, || reports(dir).into_iter().find(|r| !known.contains(&r.pid)))
-        .unwrap_or_else(|| panic!("no report from a new generation; stderr:\n{}", hw.stderr()))
 }
 
 /// The args for hupwatch running the server with `server_args` after `opts`.
@@ -57,7 +42,7 @@ fn spawn_hupwatch(dir: &TempDir, args: &[String]) -> (Running, Option<Report>) {
     let mut hw = Running::spawn(&mut hupwatch(&args));
     let mut first = None;
     wait_until(LONG, || {
-        first = reports(dir).into_iter().next();
+        first = reports(dir.path()).into_iter().next();
         first.is_some() || !hw.is_running()
     });
     (hw, first)
@@ -91,25 +76,9 @@ fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| s.to_string()).collect()
 }
 
-/// Reads the server's one-line answer `pid N` to the end of the connection.
-fn answer(mut stream: impl Read) -> io::Result<i32> {
-    let mut text = String::new();
-    stream.read_to_string(&mut text)?;
-    text.strip_prefix("pid ")
-        .and_then(|t| t.strip_suffix('\n'))
-        .and_then(|t| t.parse().ok())
-        .ok_or_else(|| io::Error::other(format!("unexpected answer {text:?}")))
-}
-
 /// Connects to 127.0.0.1:port; returns the pid of the generation that answered.
 fn ask_tcp(port: u16) -> io::Result<i32> {
     let stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port))?;
-    stream.set_read_timeout(Some(LONG))?;
-    answer(stream)
-}
-
-fn ask_unix(path: &Path) -> io::Result<i32> {
-    let stream = UnixStream::connect(path)?;
     stream.set_read_timeout(Some(LONG))?;
     answer(stream)
 }
@@ -127,18 +96,14 @@ fn assert_one_error_line(stderr: &str, what: &str) {
     assert!(lines[0].contains(what), "the error does not mention {what}: {stderr}");
 }
 
-fn stop(mut hw: Running) {
-    hw.signal(libc::SIGTERM);
-    assert_eq!(hw.wait_code(LONG), 0, "stderr:\n{}", hw.stderr());
-}
-
 // ---------------------------------------------------------------------------------------------
 // What a generation is handed
 
 #[test]
 fn tcp_socket_is_handed_over_as_descriptor_3() {
     let dir = TempDir::new("tcp");
-    let (hw, first, port) = start_tcp(&dir, |p| strings(&["-w", "0", "--listen", &format!("tcp:127.0.0.1:{p}")]), &[]);
+    let (mut hw, first, port) =
+        start_tcp(&dir, |p| strings(&["-w", "0", "--listen", &format!("tcp:127.0.0.1:{p}")]), &[]);
     let r = &first;
     assert_eq!(r.get("LISTEN_FDS").as_deref(), Some("1"), "report:\n{}", r.text);
     assert_eq!(r.get("LISTEN_PID"), Some(r.pid.to_string()), "LISTEN_PID is not the server's pid:\n{}", r.text);
@@ -150,14 +115,14 @@ fn tcp_socket_is_handed_over_as_descriptor_3() {
     assert_eq!(r.get("NOTIFY_SOCKET"), None, "NOTIFY_SOCKET without --notify:\n{}", r.text);
     assert_eq!(r.get("LISTEN_PIDFDID"), None);
     assert_eq!(ask_tcp(port).unwrap(), r.pid);
-    stop(hw);
+    hw.stop();
 }
 
 #[test]
 fn unix_socket_is_handed_over_as_descriptor_3() {
     let dir = TempDir::new("unix");
     let path = dir.join("app.sock");
-    let (hw, r) = start(&dir, &["-w", "0", "--listen", &format!("unix:{}", path.display())], &[]);
+    let (mut hw, r) = start(&dir, &["-w", "0", "--listen", &format!("unix:{}", path.display())], &[]);
     assert_eq!(r.get("LISTEN_FDS").as_deref(), Some("1"), "report:\n{}", r.text);
     assert_eq!(r.get("LISTEN_PID"), Some(r.pid.to_string()), "report:\n{}", r.text);
     assert_eq!(r.get("LISTEN_FDNAMES").as_deref(), Some("app.sock"), "report:\n{}", r.text);
@@ -166,7 +131,7 @@ fn unix_socket_is_handed_over_as_descriptor_3() {
     assert!(fd3.starts_with(&format!("listening unix {} ", path.display())), "fd 3: {fd3}");
     assert_eq!(r.get("other-fds").as_deref(), Some(""), "other descriptors leaked:\n{}", r.text);
     assert_eq!(ask_unix(&path).unwrap(), r.pid);
-    stop(hw);
+    hw.stop();
 }
 
 #[test]
@@ -182,8 +147,8 @@ fn abstract_unix_socket_is_handed_over_without_a_file() {
             .collect::<Vec<_>>(),
     );
     cmd.current_dir(dir.path());
-    let hw = Running::spawn(&mut cmd);
-    let r = wait_for(LONG, || reports(&dir).into_iter().next())
+    let mut hw = Running::spawn(&mut cmd);
+    let r = wait_for(LONG, || reports(dir.path()).into_iter().next())
         .unwrap_or_else(|| panic!("generation 1 did not start; stderr:\n{}", hw.stderr()));
     assert_eq!(r.get("LISTEN_FDNAMES"), Some(name.clone()), "report:\n{}", r.text);
     assert_eq!(r.get("SERVER_STARTER_PORT"), Some(format!("@{name}=3")), "report:\n{}", r.text);
@@ -194,7 +159,7 @@ fn abstract_unix_socket_is_handed_over_without_a_file() {
     assert_eq!(answer(stream).unwrap(), r.pid);
     let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().filter_map(|e| e.ok()).map(|e| e.file_name()).collect();
     assert!(!files.iter().any(|f| f.to_string_lossy().contains('@')), "a socket file was created: {files:?}");
-    stop(hw);
+    hw.stop();
 }
 
 #[test]
@@ -208,7 +173,7 @@ fn several_listens_are_handed_over_in_the_order_given() {
             let (a, b) = if unix_first { (unix.clone(), tcp) } else { (tcp, unix.clone()) };
             strings(&["-w", "0", "--listen", &a, "--listen", &b])
         };
-        let (hw, r, port) = start_tcp(&dir, opts, &[]);
+        let (mut hw, r, port) = start_tcp(&dir, opts, &[]);
         let tcp_name = format!("tcp-127.0.0.1-{port}");
         let tcp_key = format!("127.0.0.1:{port}");
         let (tcp_fd, unix_fd) = if unix_first { (4, 3) } else { (3, 4) };
@@ -229,20 +194,19 @@ fn several_listens_are_handed_over_in_the_order_given() {
         assert_eq!(r.get("other-fds").as_deref(), Some(""), "other descriptors leaked:\n{}", r.text);
         assert_eq!(ask_tcp(port).unwrap(), r.pid);
         assert_eq!(ask_unix(&path).unwrap(), r.pid);
-        stop(hw);
+        hw.stop();
     }
 }
 
 #[test]
 fn ipv6_socket_is_handed_over() {
     let Ok(probe) = TcpListener::bind("[::1]:0") else {
-        support::skip("cannot bind [::1] here (no IPv6 loopback)");
-        return;
+        return support::skip("cannot bind [::1] here (no IPv6 loopback)");
     };
     let port = probe.local_addr().unwrap().port();
     drop(probe);
     let dir = TempDir::new("ipv6");
-    let (hw, r) = start(&dir, &["-w", "0", "--listen", &format!("tcp:[::1]:{port}")], &[]);
+    let (mut hw, r) = start(&dir, &["-w", "0", "--listen", &format!("tcp:[::1]:{port}")], &[]);
     assert_eq!(r.get("LISTEN_FDS").as_deref(), Some("1"), "report:\n{}", r.text);
     let fd3 = r.get("fd3").unwrap();
     assert!(fd3.starts_with(&format!("listening tcp6 [::1]:{port} ")), "fd 3: {fd3}");
@@ -252,7 +216,7 @@ fn ipv6_socket_is_handed_over() {
     let stream = TcpStream::connect(("::1", port)).unwrap();
     stream.set_read_timeout(Some(LONG)).unwrap();
     assert_eq!(answer(stream).unwrap(), r.pid);
-    stop(hw);
+    hw.stop();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -261,8 +225,8 @@ fn ipv6_socket_is_handed_over() {
 #[test]
 fn reload_hands_the_same_socket_to_the_new_generation() {
     let dir = TempDir::new("same-socket");
-    let (hw, first, port) =
-        start_tcp(&dir, |p| strings(&["-w", "0.2", "--listen", &format!("tcp:127.0.0.1:{p}")]), &[]);
+    let (mut hw, first, port) =
+        start_tcp(&dir, |p| strings(&["-w", "0.05", "--listen", &format!("tcp:127.0.0.1:{p}")]), &[]);
     assert_eq!(ask_tcp(port).unwrap(), first.pid, "before the reload");
     let socket = inode(&first.get("fd3").unwrap());
     let target = format!("socket:[{socket}]");
@@ -272,12 +236,12 @@ fn reload_hands_the_same_socket_to_the_new_generation() {
         fds(hw.pid())
     );
     hw.signal(libc::SIGHUP);
-    let second = next_report(&dir, &hw, &[first.pid]);
+    let second = next_report(dir.path(), &hw, &[first.pid]);
     assert_eq!(inode(&second.get("fd3").unwrap()), socket, "generation 2 got another socket:\n{}", second.text);
     assert_eq!(second.get("LISTEN_PID"), Some(second.pid.to_string()), "report:\n{}", second.text);
     assert!(wait_until(LONG, || !exists(first.pid)), "generation 1 not stopped; stderr:\n{}", hw.stderr());
     assert_eq!(ask_tcp(port).unwrap(), second.pid, "after the reload");
-    stop(hw);
+    hw.stop();
 }
 
 /// A client that connects again and again until told to stop, keeping every outcome.
@@ -320,8 +284,8 @@ fn no_connection_is_refused_or_dropped_during_reloads() {
     let dir = TempDir::new("no-refused");
     let path = dir.join("app.sock");
     let unix = format!("unix:{}", path.display());
-    let opts = |p: u16| strings(&["-w", "0.2", "--listen", &format!("tcp:127.0.0.1:{p}"), "--listen", &unix]);
-    let (hw, first, port) = start_tcp(&dir, opts, &[]);
+    let opts = |p: u16| strings(&["-w", "0.05", "--listen", &format!("tcp:127.0.0.1:{p}"), "--listen", &unix]);
+    let (mut hw, first, port) = start_tcp(&dir, opts, &[]);
     let tcp_client = Client::start(move || ask_tcp(port));
     let unix_path = path.clone();
     let unix_client = Client::start(move || ask_unix(&unix_path));
@@ -329,7 +293,7 @@ fn no_connection_is_refused_or_dropped_during_reloads() {
     for _ in 0..5 {
         let old = *gens.last().unwrap();
         hw.signal(libc::SIGHUP);
-        let new = next_report(&dir, &hw, &gens).pid;
+        let new = next_report(dir.path(), &hw, &gens).pid;
         assert!(wait_until(LONG, || !exists(old)), "generation {old} not stopped; stderr:\n{}", hw.stderr());
         for (name, client) in [("tcp", &tcp_client), ("unix", &unix_client)] {
             assert!(
@@ -349,7 +313,7 @@ fn no_connection_is_refused_or_dropped_during_reloads() {
         assert!(failed.is_empty(), "{name}: {} of {} connections failed: {:?}", failed.len(), outcomes.len(), failed);
         assert!(strangers.is_empty(), "{name}: answered by unknown pids {strangers:?}");
     }
-    stop(hw);
+    hw.stop();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -386,8 +350,8 @@ fn sockets_from_socket_activation_are_taken_over() {
     let opts = strings(&["-w", "0", "--listen", &format!("unix:{}", path.display())]);
     let mut cmd = activated(listener.as_raw_fd(), &server_args(&dir, &opts, &[]));
     cmd.env("LISTEN_FDS", "1").env("LISTEN_FDNAMES", "web").env("LISTEN_PIDFDID", "4242");
-    let hw = Running::spawn(&mut cmd);
-    let r = wait_for(LONG, || reports(&dir).into_iter().next())
+    let mut hw = Running::spawn(&mut cmd);
+    let r = wait_for(LONG, || reports(dir.path()).into_iter().next())
         .unwrap_or_else(|| panic!("generation 1 did not start; stderr:\n{}", hw.stderr()));
     assert_eq!(r.get("LISTEN_FDS").as_deref(), Some("2"), "report:\n{}", r.text);
     assert_eq!(r.get("LISTEN_PID"), Some(r.pid.to_string()), "LISTEN_PID not rewritten:\n{}", r.text);
@@ -402,12 +366,12 @@ fn sockets_from_socket_activation_are_taken_over() {
     assert_eq!(ask_tcp(port).unwrap(), r.pid);
     // And the next generation gets it too, with its own LISTEN_PID.
     hw.signal(libc::SIGHUP);
-    let second = next_report(&dir, &hw, &[r.pid]);
+    let second = next_report(dir.path(), &hw, &[r.pid]);
     assert_eq!(second.get("LISTEN_PID"), Some(second.pid.to_string()), "report:\n{}", second.text);
     assert_eq!(inode(&second.get("fd3").unwrap()), inode(&fd3));
     assert!(wait_until(LONG, || !exists(r.pid)), "generation 1 not stopped; stderr:\n{}", hw.stderr());
     assert_eq!(ask_tcp(port).unwrap(), second.pid);
-    stop(hw);
+    hw.stop();
     // Server::Starter's format is ADDR=FD: the inherited socket is named by its address.
     let starter = r.get("SERVER_STARTER_PORT").unwrap_or_default();
     assert_eq!(starter, format!("127.0.0.1:{port}=3;{}=4", path.display()), "SERVER_STARTER_PORT");
@@ -418,8 +382,7 @@ fn systemd_socket_activate_hands_its_socket_through() {
     // systemd's own tool: binds, waits for the first connection, then execs hupwatch with the
     // socket as descriptor 3 and LISTEN_PID set to its (and so hupwatch's) pid.
     if !on_path("systemd-socket-activate") {
-        support::skip("systemd-socket-activate not installed (Debian package: systemd)");
-        return;
+        return support::skip("systemd-socket-activate not installed (Debian package: systemd)");
     }
     let dir = TempDir::new("socket-activate");
     for _ in 0..5 {
@@ -434,7 +397,7 @@ fn systemd_socket_activate_hands_its_socket_through() {
         }
         // The first connection makes it exec hupwatch, whose generation answers it.
         let first = ask_tcp(port).unwrap_or_else(|e| panic!("{e}; stderr:\n{}", hw.stderr()));
-        let r = wait_for(LONG, || reports(&dir).into_iter().next()).unwrap();
+        let r = wait_for(LONG, || reports(dir.path()).into_iter().next()).unwrap();
         assert_eq!(first, r.pid, "answered by another process");
         assert_eq!(r.get("LISTEN_FDS").as_deref(), Some("1"), "report:\n{}", r.text);
         assert_eq!(r.get("LISTEN_PID"), Some(r.pid.to_string()), "report:\n{}", r.text);
@@ -442,10 +405,10 @@ fn systemd_socket_activate_hands_its_socket_through() {
         let fd3 = r.get("fd3").unwrap();
         assert!(fd3.starts_with(&format!("listening tcp 127.0.0.1:{port} ")), "fd 3: {fd3}");
         hw.signal(libc::SIGHUP);
-        let second = next_report(&dir, &hw, &[r.pid]);
+        let second = next_report(dir.path(), &hw, &[r.pid]);
         assert!(wait_until(LONG, || !exists(r.pid)), "generation 1 not stopped; stderr:\n{}", hw.stderr());
         assert_eq!(ask_tcp(port).unwrap(), second.pid);
-        stop(hw);
+        hw.stop();
         return;
     }
     panic!("systemd-socket-activate found no free port in 5 tries");
@@ -460,13 +423,13 @@ fn socket_activation_variables_for_another_process_are_not_passed_on() {
     cmd.args(server_args(&dir, &strings(&["-w", "0"]), &[]));
     cmd.env("LISTEN_FDS", "1").env("LISTEN_PID", "1").env("LISTEN_FDNAMES", "web").env("LISTEN_PIDFDID", "7");
     cmd.env("SERVER_STARTER_PORT", "127.0.0.1:1=3");
-    let hw = Running::spawn(&mut cmd);
-    let r = wait_for(LONG, || reports(&dir).into_iter().next())
+    let mut hw = Running::spawn(&mut cmd);
+    let r = wait_for(LONG, || reports(dir.path()).into_iter().next())
         .unwrap_or_else(|| panic!("generation 1 did not start; stderr:\n{}", hw.stderr()));
     for key in ["LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "LISTEN_PIDFDID", "SERVER_STARTER_PORT"] {
         assert_eq!(r.get(key), None, "{key} passed on:\n{}", r.text);
     }
-    stop(hw);
+    hw.stop();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -486,9 +449,9 @@ fn stale_unix_socket_is_replaced() {
     drop(hw);
     assert!(path.exists(), "the socket file vanished with a SIGKILLed hupwatch");
     let dir2 = TempDir::new("stale-again");
-    let (hw, r) = start(&dir2, &["-w", "0", "--listen", &listen], &[]);
+    let (mut hw, r) = start(&dir2, &["-w", "0", "--listen", &listen], &[]);
     assert_eq!(ask_unix(&path).unwrap(), r.pid);
-    stop(hw);
+    hw.stop();
 }
 
 /// Runs hupwatch (with the server) to its end; returns its code and stderr.
@@ -496,7 +459,7 @@ fn run_failing(dir: &TempDir, opts: &[&str]) -> (i32, String) {
     let args = server_args(dir, &strings(opts), &[]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let (code, _, stderr) = run_to_end(&mut hupwatch(&args), LONG);
-    assert!(reports(dir).is_empty(), "a generation was started although set-up failed; stderr:\n{stderr}");
+    assert!(reports(dir.path()).is_empty(), "a generation was started although set-up failed; stderr:\n{stderr}");
     (code, stderr)
 }
 
@@ -553,9 +516,9 @@ fn socket_path_is_removed_when_hupwatch_exits() {
     // Shut down by a signal.
     let dir = TempDir::new("removed-term");
     let path = dir.join("app.sock");
-    let (hw, _) = start(&dir, &["-w", "0", "--listen", &format!("unix:{}", path.display())], &[]);
+    let (mut hw, _) = start(&dir, &["-w", "0", "--listen", &format!("unix:{}", path.display())], &[]);
     assert!(path.exists());
-    stop(hw);
+    hw.stop();
     assert!(!path.exists(), "{} left behind after SIGTERM", path.display());
 
     // The serving generation exited on its own: hupwatch exits with its status.

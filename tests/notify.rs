@@ -3,13 +3,18 @@
 //! serving, and hupwatch tells its own supervisor READY, RELOADING, the reload's outcome and
 //! STOPPING on a socket the test owns. The generations are the test server
 //! (tests/support/server.rs), serving on a unix socket hupwatch binds.
+//!
+//! Times are compared on CLOCK_MONOTONIC, which hupwatch, the server and the test share: a
+//! deadline is checked against a time the test took before hupwatch could have started
+//! counting, so that no check needs the machine to be quick. With a short --ready-timeout, a
+//! generation meant to get ready can miss it on a slow machine; such an attempt is judged
+//! from when the generation sent READY=1, and made again when hupwatch was entitled to give up.
 
 mod support;
 
 use std::fs;
-use std::io::{self, Read};
 use std::os::linux::net::SocketAddrExt;
-use std::os::unix::net::{SocketAddr, UnixDatagram, UnixStream};
+use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use support::*;
@@ -17,19 +22,16 @@ use support::*;
 // ---------------------------------------------------------------------------------------------
 // Local helpers
 
-fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: clock_gettime writes one timespec we own.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
-
 /// A service under test: hupwatch running the server, which listens on `sock` and reads
 /// extra options for each new generation from `more`.
 struct Service {
     dir: TempDir,
     hw: Running,
     sock: PathBuf,
+    /// The --ready-timeout given (hupwatch's default when none was).
+    ready_timeout: Duration,
+    /// The clock just before hupwatch was started: generation 1 cannot have started earlier.
+    launched: u64,
 }
 
 impl Service {
@@ -42,6 +44,13 @@ impl Service {
 
     /// Like `start`, with `prefix` (a wrapper such as `sh -c SCRIPT`) before the server.
     fn start_via(name: &str, opts: &[&str], prefix: &[&str], first: &str, env: &[(&str, &str)]) -> (Service, Report) {
+        let service = Service::launch(name, opts, prefix, first, env);
+        let first = service.next_report(&[]);
+        (service, first)
+    }
+
+    /// Starts hupwatch as `start_via` does, without waiting for anything.
+    fn launch(name: &str, opts: &[&str], prefix: &[&str], first: &str, env: &[(&str, &str)]) -> Service {
         let dir = TempDir::new(name);
         let sock = dir.join("app.sock");
         fs::write(dir.join("more"), first).unwrap();
@@ -53,23 +62,18 @@ impl Service {
         for (k, v) in env {
             cmd.env(k, v);
         }
+        let ready_timeout = opts
+            .iter()
+            .position(|&o| o == "--ready-timeout")
+            .map_or(Duration::from_secs(60), |i| Duration::from_secs_f64(opts[i + 1].parse().unwrap()));
+        let launched = monotonic_ns();
         let hw = Running::spawn(&mut cmd);
-        let service = Service { dir, hw, sock };
-        let first = service.next_report(&[]);
-        (service, first)
-    }
-
-    fn reports(&self) -> Vec<Report> {
-        pids_with_prefix(self.dir.path(), "report")
-            .into_iter()
-            .map(|pid| Report { pid, text: read(self.dir.join(format!("report.{pid}"))) })
-            .collect()
+        Service { dir, hw, sock, ready_timeout, launched }
     }
 
     /// Waits for the report of a generation whose pid is not in `known`.
     fn next_report(&self, known: &[i32]) -> Report {
-        wait_for(LONG, || self.reports().into_iter().find(|r| !known.contains(&r.pid)))
-            .unwrap_or_else(|| panic!("no report from a new generation; stderr:\n{}", self.hw.stderr()))
+        next_report(self.dir.path(), &self.hw, known)
     }
 
     /// The options the next generation starts with.
@@ -77,9 +81,9 @@ impl Service {
         fs::write(self.dir.join("more"), options).unwrap();
     }
 
-    /// The CLOCK_MONOTONIC time in a marker file (`ready` or `term`) of `pid`, if written.
+    /// The CLOCK_MONOTONIC time in a marker file (`ready`, `ready-sent` or `term`) of `pid`.
     fn marker(&self, name: &str, pid: i32) -> Option<u64> {
-        read(self.dir.join(format!("{name}.{pid}"))).trim().parse().ok()
+        marker(self.dir.path(), name, pid)
     }
 
     fn wait_marker(&self, name: &str, pid: i32) -> u64 {
@@ -88,14 +92,8 @@ impl Service {
     }
 
     /// The pid of the generation that answers a connection.
-    fn ask(&self) -> io::Result<i32> {
-        let mut stream = UnixStream::connect(&self.sock)?;
-        stream.set_read_timeout(Some(LONG))?;
-        let mut text = String::new();
-        stream.read_to_string(&mut text)?;
-        text.strip_prefix("pid ")
-            .and_then(|t| t.trim_end().parse().ok())
-            .ok_or_else(|| io::Error::other(format!("unexpected answer {text:?}")))
+    fn ask(&self) -> i32 {
+        ask_unix(&self.sock).unwrap_or_else(|e| panic!("no answer on {}: {e}", self.sock.display()))
     }
 
     fn log_has(&self, words: &[&str]) -> bool {
@@ -106,23 +104,46 @@ impl Service {
         assert!(wait_until(LONG, || self.log_has(words)), "no log line with {words:?}; stderr:\n{}", self.hw.stderr());
     }
 
-    fn stop(mut self) {
-        self.hw.signal(libc::SIGTERM);
-        assert_eq!(self.hw.wait_code(LONG), 0, "stderr:\n{}", self.hw.stderr());
+    /// Waits until hupwatch has taken generation `r` (started after `since`) as ready. When
+    /// hupwatch gave up on it instead, that was right only if the generation sent READY=1 late:
+    /// the attempt cannot be judged when it finished sending more than half the ready timeout
+    /// after `since` (the other half is left for hupwatch's own latency), and hupwatch is wrong
+    /// when it finished sending before.
+    fn expect_ready(&self, r: &Report, since: u64) -> Result<(), Inconclusive> {
+        let pid = format!("(pid {})", r.pid);
+        let abandoned = || self.log_has(&[&pid, "not ready in time"]);
+        let settled = wait_until(LONG, || self.log_has(&[&pid, "is ready"]) || abandoned());
+        assert!(settled, "generation {pid} was neither ready nor abandoned; stderr:\n{}", self.hw.stderr());
+        if !abandoned() {
+            return Ok(());
+        }
+        let allowed = since + self.ready_timeout.as_nanos() as u64 / 2;
+        match self.marker("ready-sent", r.pid) {
+            Some(sent) if sent <= allowed => panic!(
+                "generation {pid} was abandoned although it had sent READY=1 {} ms after it could \
+                 have started, with a ready timeout of {:?}; stderr:\n{}",
+                ms(since, sent),
+                self.ready_timeout,
+                self.hw.stderr()
+            ),
+            Some(sent) => Err(Inconclusive(format!("generation {pid} sent READY=1 only after {} ms", ms(since, sent)))),
+            None => Err(Inconclusive(format!("generation {pid} was stopped before it could send READY=1"))),
+        }
     }
 }
 
-/// When the generation's server started (CLOCK_MONOTONIC ns), from its report.
-fn started_ns(r: &Report) -> u64 {
-    r.get("started").unwrap().parse().unwrap()
+/// Generation 1 ready at once (with `opts`): the usual start of a reload test.
+fn serving(name: &str, opts: &[&str]) -> Result<(Service, Report), Inconclusive> {
+    let (s, first) = Service::start(name, opts, "--ready-after 0", &[]);
+    s.expect_ready(&first, s.launched)?;
+    assert_eq!(s.ask(), first.pid);
+    Ok((s, first))
 }
 
-/// Generation 1 ready at once (with `opts`): the usual start of a reload test.
-fn serving(name: &str, opts: &[&str]) -> (Service, Report) {
-    let (s, first) = Service::start(name, opts, "--ready-after 0", &[]);
-    s.wait_log(&["generation 1", "is ready"]);
-    assert_eq!(s.ask().unwrap(), first.pid);
-    (s, first)
+/// `serving` with hupwatch's default ready timeout of a minute, which never runs out here.
+fn serving_at_leisure(name: &str, opts: &[&str]) -> (Service, Report) {
+    assert!(!opts.contains(&"--ready-timeout"));
+    serving(name, opts).unwrap_or_else(|e| panic!("generation 1 was not ready within a minute: {e:?}"))
 }
 
 /// After a failed reload: `old` is alive, was never told to stop, still answers, and
@@ -131,7 +152,12 @@ fn assert_old_keeps_serving(s: &mut Service, old: i32) {
     assert!(s.hw.is_running(), "hupwatch exited after a failed reload:\n{}", s.hw.stderr());
     assert!(alive(old), "the old generation died; stderr:\n{}", s.hw.stderr());
     assert_eq!(s.marker("term", old), None, "the old generation was told to stop; stderr:\n{}", s.hw.stderr());
-    assert_eq!(s.ask().unwrap(), old, "the old generation does not answer");
+    assert_eq!(s.ask(), old, "the old generation does not answer");
+}
+
+/// Milliseconds from `from` to `to` (CLOCK_MONOTONIC ns), negative when `to` came first.
+fn ms(from: u64, to: u64) -> i64 {
+    (to as i64 - from as i64) / 1_000_000
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -158,7 +184,7 @@ fn notify_address(value: &str) -> SocketAddr {
 
 #[test]
 fn each_generation_gets_its_own_private_notify_socket() {
-    let (mut s, first) = serving("own-socket", &["-w", "0", "--notify"]);
+    let (mut s, first) = serving_at_leisure("own-socket", &["-w", "0", "--notify"]);
     let hw = s.hw.pid();
     // Abstract (no file to leave behind), named for hupwatch, unguessable, per generation.
     let name1 = first.get("NOTIFY_SOCKET").expect("no NOTIFY_SOCKET with --notify");
@@ -175,17 +201,16 @@ fn each_generation_gets_its_own_private_notify_socket() {
     s.wait_log(&["generation 2", "is ready"]);
     assert!(wait_until(LONG, || !exists(first.pid)));
     assert!(wait_until(LONG, || !notify_sockets_of(hw).contains(&name1)), "generation 1's socket outlived it");
-    s.hw.signal(libc::SIGTERM);
-    assert_eq!(s.hw.wait_code(LONG), 0, "stderr:\n{}", s.hw.stderr());
+    s.hw.stop();
     assert_eq!(notify_sockets_of(hw), Vec::<String>::new(), "left behind after hupwatch exited");
 }
 
 #[test]
 fn status_lines_are_logged() {
-    let (s, first) = Service::start("status", &["-w", "0", "--notify"], "--status warming-up --ready-after 0", &[]);
+    let (mut s, first) = Service::start("status", &["-w", "0", "--notify"], "--status warming-up --ready-after 0", &[]);
     s.wait_log(&["generation 1", &first.pid.to_string(), "status: warming-up"]);
     assert_log_format(&s.hw.stderr(), s.hw.pid());
-    s.stop();
+    s.hw.stop();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -193,110 +218,131 @@ fn status_lines_are_logged() {
 
 #[test]
 fn generation_is_promoted_only_after_ready_and_warmup() {
-    let (s, first) = serving("gating", &["-w", "1", "--notify"]);
-    s.next_options("--ready-after 2000");
+    // The test of this claim with a full-length warmup: the default, 1 s.
+    const WARMUP_NS: u64 = 1_000_000_000;
+    let (mut s, first) = serving_at_leisure("gating", &["-w", "1", "--notify"]);
+    let go = s.dir.join("go");
+    s.next_options(&format!("--ready-on {}", go.display()));
     s.hw.signal(libc::SIGHUP);
     let second = s.next_report(&[first.pid]);
 
-    // Until generation 2 has sent READY=1, generation 1 is the service, untouched.
-    let mut checked_before_ready = 0;
-    let sent_ready = wait_until(LONG, || {
-        if s.marker("ready", second.pid).is_some() {
-            return true;
-        }
-        let answered = s.ask().unwrap();
-        let first_alive = alive(first.pid);
+    // Generation 2 cannot send READY=1 before the test creates `go`. Until then generation 1 is
+    // the service, untouched; watched for longer than the warmup, which a hupwatch that counted
+    // the warmup from the start instead of from READY=1 would let pass.
+    throughout(Duration::from_millis(1500), || {
+        assert_eq!(s.ask(), first.pid, "answered by another generation before generation 2 was ready");
         let first_told = s.marker("term", first.pid).is_some();
-        if s.marker("ready", second.pid).is_some() {
-            return true; // READY came during the sample: it proves nothing either way
-        }
-        assert_eq!(answered, first.pid, "answered by {answered} before generation 2 was ready");
-        assert!(first_alive && !first_told, "generation 1 stopped before generation 2 was ready:\n{}", s.hw.stderr());
+        assert!(
+            alive(first.pid) && !first_told,
+            "generation 1 stopped before generation 2 was ready:\n{}",
+            s.hw.stderr()
+        );
         assert!(alive(second.pid), "generation 2 died before it was ready:\n{}", s.hw.stderr());
-        checked_before_ready += 1;
-        false
+        assert!(!s.log_has(&["generation 2", "is ready"]), "generation 2 promoted without READY=1:\n{}", s.hw.stderr());
     });
-    assert!(sent_ready, "generation 2 never sent READY=1; stderr:\n{}", s.hw.stderr());
-    assert!(checked_before_ready > 0, "no check fell before READY");
-    let ready = s.marker("ready", second.pid).unwrap();
-    assert!(ready >= started_ns(&second) + 1_500_000_000, "the server sent READY too early");
+    let go_at = monotonic_ns();
+    fs::write(&go, "").unwrap();
+    // The server notes the clock just before it sends READY=1: hupwatch had it no earlier.
+    let ready = s.wait_marker("ready", second.pid);
+    assert!(ready >= go_at, "the server sent READY before it was told to");
 
-    // Then the warmup, then generation 1 is told to stop and generation 2 serves.
+    // Then the whole warmup, then generation 1 is told to stop and generation 2 serves.
     let term = s.wait_marker("term", first.pid);
     assert!(
-        term >= ready + 900_000_000,
-        "generation 1 was stopped {} ms after READY, before the 1 s warmup was over",
-        (term as i64 - ready as i64) / 1_000_000
+        term >= ready + WARMUP_NS,
+        "generation 1 was stopped {} ms after generation 2 sent READY=1, before the 1 s warmup was over",
+        ms(ready, term)
     );
     s.wait_log(&["generation 2", "is ready"]);
     assert!(wait_until(LONG, || !exists(first.pid)), "generation 1 not reaped");
-    assert_eq!(s.ask().unwrap(), second.pid);
-    s.stop();
+    assert_eq!(s.ask(), second.pid);
+    s.hw.stop();
 }
 
 #[test]
 fn never_ready_generation_is_abandoned_at_the_ready_timeout() {
-    let (mut s, first) = serving("never-ready", &["-w", "0", "--notify", "--ready-timeout", "1"]);
-    s.next_options("--never-ready");
-    s.hw.signal(libc::SIGHUP);
-    let second = s.next_report(&[first.pid]);
-    let started = started_ns(&second);
-    let term = s.wait_marker("term", second.pid);
-    assert!(
-        term >= started + 800_000_000,
-        "generation 2 was stopped {} ms after it started, before the 1 s ready timeout",
-        (term as i64 - started as i64) / 1_000_000
-    );
-    assert!(wait_until(LONG, || !exists(second.pid)), "abandoned generation not reaped");
-    s.wait_log(&["error", "abandoned"]);
-    assert!(!s.log_has(&["generation 2", "is ready"]), "generation 2 was promoted:\n{}", s.hw.stderr());
-    assert_old_keeps_serving(&mut s, first.pid);
-
-    // The next reload, with a generation that gets ready, works.
-    s.next_options("--ready-after 0");
-    s.hw.signal(libc::SIGHUP);
-    let third = s.next_report(&[first.pid, second.pid]);
-    s.wait_marker("term", first.pid);
-    assert!(wait_until(LONG, || !exists(first.pid)));
-    assert_eq!(s.ask().unwrap(), third.pid);
-    s.stop();
-}
-
-#[test]
-fn abandoned_generation_that_ignores_the_stop_signal_is_killed() {
-    for (stop_timeout, at_least_ms) in [(Some("0.5"), 400), (None, 9_000)] {
-        let mut opts = vec!["-w", "0", "--notify", "--ready-timeout", "0.5"];
-        if let Some(t) = stop_timeout {
-            opts.extend(["--stop-timeout", t]);
-        }
-        let (mut s, first) = serving("ignores-term", &opts);
-        s.next_options("--never-ready --ignore-term");
+    const TIMEOUT_NS: u64 = 300_000_000;
+    until_judged("never ready", |_| {
+        let (mut s, first) = serving("never-ready", &["-w", "0", "--notify", "--ready-timeout", "0.3"])?;
+        s.next_options("--never-ready");
+        // hupwatch starts generation 2 after it got the HUP, and the timeout counts from then.
+        let hup = monotonic_ns();
         s.hw.signal(libc::SIGHUP);
         let second = s.next_report(&[first.pid]);
         let term = s.wait_marker("term", second.pid);
         assert!(
-            wait_until(Duration::from_secs(25), || !exists(second.pid)),
-            "--stop-timeout {stop_timeout:?}: the abandoned generation was never killed; stderr:\n{}",
-            s.hw.stderr()
+            term >= hup + TIMEOUT_NS,
+            "generation 2 was stopped {} ms after the HUP, before the 0.3 s ready timeout",
+            ms(hup, term)
         );
-        let gone = monotonic_ns();
-        assert!(
-            gone >= term + at_least_ms * 1_000_000,
-            "--stop-timeout {stop_timeout:?}: killed {} ms after SIGTERM, expected at least {at_least_ms} ms",
-            (gone - term) / 1_000_000
-        );
+        assert!(wait_until(LONG, || !exists(second.pid)), "abandoned generation not reaped");
+        s.wait_log(&["error", "abandoned"]);
+        assert!(!s.log_has(&["generation 2", "is ready"]), "generation 2 was promoted:\n{}", s.hw.stderr());
         assert_old_keeps_serving(&mut s, first.pid);
-        s.stop();
+
+        // The next reload, with a generation that gets ready, works.
+        s.next_options("--ready-after 0");
+        let hup = monotonic_ns();
+        s.hw.signal(libc::SIGHUP);
+        let third = s.next_report(&[first.pid, second.pid]);
+        s.expect_ready(&third, hup)?;
+        s.wait_marker("term", first.pid);
+        assert!(wait_until(LONG, || !exists(first.pid)));
+        assert_eq!(s.ask(), third.pid);
+        s.hw.stop();
+        Ok(())
+    });
+}
+
+#[test]
+fn abandoned_generation_that_ignores_the_stop_signal_is_killed() {
+    const TIMEOUT_NS: u64 = 300_000_000;
+    // The second case waits for the 10 s hupwatch gives an abandoned generation when
+    // --stop-timeout is not set: the test of that default.
+    for (stop_timeout, stop_ns) in [(Some("0.1"), 100_000_000), (None, 10_000_000_000)] {
+        until_judged(&format!("--stop-timeout {stop_timeout:?}"), |_| {
+            let mut opts = vec!["-w", "0", "--notify", "--ready-timeout", "0.3"];
+            if let Some(t) = stop_timeout {
+                opts.extend(["--stop-timeout", t]);
+            }
+            let (mut s, first) = serving("ignores-term", &opts)?;
+            s.next_options("--never-ready --ignore-term");
+            let hup = monotonic_ns();
+            s.hw.signal(libc::SIGHUP);
+            let second = s.next_report(&[first.pid]);
+            s.wait_marker("term", second.pid);
+            assert!(
+                wait_until(Duration::from_secs(25), || !exists(second.pid)),
+                "--stop-timeout {stop_timeout:?}: the abandoned generation was never killed; stderr:\n{}",
+                s.hw.stderr()
+            );
+            // Stopped no sooner than the ready timeout after the HUP, killed no sooner than the
+            // stop timeout after that.
+            let gone = monotonic_ns();
+            assert!(
+                gone >= hup + TIMEOUT_NS + stop_ns,
+                "--stop-timeout {stop_timeout:?}: killed {} ms after the HUP, expected at least {} ms",
+                ms(hup, gone),
+                (TIMEOUT_NS + stop_ns) / 1_000_000
+            );
+            assert_old_keeps_serving(&mut s, first.pid);
+            s.hw.stop();
+            Ok(())
+        });
     }
 }
 
 #[test]
 fn first_generation_never_ready_makes_hupwatch_exit_1() {
-    let (mut s, first) =
-        Service::start("first-never", &["-w", "0", "--notify", "--ready-timeout", "0.5"], "--never-ready", &[]);
+    let opts = ["-w", "0", "--notify", "--ready-timeout", "0.2"];
+    let mut s = Service::launch("first-never", &opts, &[], "--never-ready", &[]);
     assert_eq!(s.hw.wait_code(LONG), 1, "stderr:\n{}", s.hw.stderr());
     assert!(s.log_has(&["error"]), "no error logged:\n{}", s.hw.stderr());
-    assert!(wait_until(LONG, || !alive(first.pid)), "the generation outlived hupwatch");
+    // Its pid from the log: it may have been stopped before it wrote its report.
+    let stderr = s.hw.stderr();
+    let line = stderr.lines().find(|l| l.contains("generation 1 (pid ")).expect("generation 1 not logged");
+    let pid: i32 = line.split("(pid ").nth(1).and_then(|r| r.split(')').next()).unwrap().parse().unwrap();
+    assert!(wait_until(LONG, || !alive(pid)), "the generation outlived hupwatch");
     assert!(!s.sock.exists(), "socket path left behind");
     let private: Vec<_> = fs::read_dir(s.dir.path())
         .unwrap()
@@ -310,16 +356,12 @@ fn first_generation_never_ready_makes_hupwatch_exit_1() {
 #[test]
 fn ready_from_a_process_of_the_generation_group_counts() {
     // The leader forks; the child (same process group, another pid) sends READY=1.
-    let (mut s, first) = Service::start(
-        "group-ready",
-        &["-w", "0", "--notify", "--ready-timeout", "5"],
-        "--ready-after 0 --ready-from-child",
-        &[],
-    );
+    let opts = ["-w", "0", "--notify"];
+    let (mut s, first) = Service::start("group-ready", &opts, "--ready-after 0 --ready-from-child", &[]);
     s.wait_log(&["generation 1", "is ready"]);
     assert!(s.hw.is_running());
-    assert_eq!(s.ask().unwrap(), first.pid);
-    s.stop();
+    assert_eq!(s.ask(), first.pid);
+    s.hw.stop();
 }
 
 #[test]
@@ -327,45 +369,73 @@ fn systemd_notify_run_by_a_generation_script_counts() {
     // The way shell entrypoints report readiness: systemd-notify, a short-lived process of the
     // generation's group (it waits for the message to be processed with BARRIER=1).
     if !on_path("systemd-notify") {
-        support::skip("systemd-notify not installed (Debian package: systemd)");
-        return;
+        return skip("systemd-notify not installed (Debian package: systemd)");
     }
     let script = r#"systemd-notify --ready --status="booted by script" && exec "$0" "$@""#;
-    let opts = ["-w", "0", "--notify", "--ready-timeout", "5"];
+    let opts = ["-w", "0", "--notify"];
     let (mut s, first) = Service::start_via("systemd-notify", &opts, &["sh", "-c", script], "", &[]);
     s.wait_log(&["generation 1", "is ready"]);
     s.wait_log(&["generation 1", "status: booted by script"]);
     assert!(s.hw.is_running(), "stderr:\n{}", s.hw.stderr());
-    assert_eq!(s.ask().unwrap(), first.pid);
-    s.stop();
+    assert_eq!(s.ask(), first.pid);
+    s.hw.stop();
 }
 
 #[test]
 fn notify_messages_from_outside_the_generation_are_ignored() {
-    let (mut s, first) = serving("foreign", &["-w", "0", "--notify", "--ready-timeout", "1.5"]);
-    s.next_options("--never-ready");
-    s.hw.signal(libc::SIGHUP);
-    let second = s.next_report(&[first.pid]);
-    let target = second.get("NOTIFY_SOCKET").expect("generation 2 has no NOTIFY_SOCKET");
-    // This test process is not in generation 2's process group.
-    let foreign = UnixDatagram::unbound().unwrap();
-    let target = notify_address(&target);
-    foreign.send_to_addr(b"STATUS=forged\nREADY=1", &target).expect("send to the generation's notify socket");
-    foreign.send_to_addr(b"READY=1", &target).unwrap();
-    // Whatever comes first: generation 2 abandoned (right) or promoted (wrong).
-    wait_until(LONG, || {
-        s.marker("term", second.pid).is_some()
-            || s.marker("term", first.pid).is_some()
-            || s.log_has(&["generation 2", "is ready"])
+    const TIMEOUT_NS: u64 = 500_000_000;
+    until_judged("foreign READY=1", |_| {
+        // -v: hupwatch logs each message it ignores, so the test knows when it has read them.
+        let opts = ["-v", "-w", "0", "--notify", "--ready-timeout", "0.5"];
+        let (mut s, first) = serving("foreign", &opts)?;
+        s.next_options("--never-ready");
+        let hup = monotonic_ns();
+        s.hw.signal(libc::SIGHUP);
+        let second = s.next_report(&[first.pid]);
+        let target = second.get("NOTIFY_SOCKET").expect("generation 2 has no NOTIFY_SOCKET");
+        // This test process is not in generation 2's process group.
+        let foreign = UnixDatagram::unbound().unwrap();
+        let target = notify_address(&target);
+        let mut sending = Timeline::new();
+        let sent = sending.act(|| {
+            foreign.send_to_addr(b"STATUS=forged\nREADY=1", &target).is_ok()
+                && foreign.send_to_addr(b"READY=1", &target).is_ok()
+        });
+        let ignored = || log_lines_with(&s.hw, &["ignoring a notify message"]).len();
+        let abandoned = || s.marker("term", second.pid).is_some();
+        wait_until(LONG, || ignored() == 2 || abandoned());
+        if !sent || ignored() < 2 {
+            // hupwatch abandoned generation 2 (and closed its socket) before it read them. It may
+            // only if they came after the timeout; half of it is left for hupwatch's latency.
+            let done = sending.end().unwrap();
+            assert!(
+                abandoned() && done > hup + TIMEOUT_NS / 2,
+                "hupwatch did not read the foreign messages sent {} ms after the HUP; stderr:\n{}",
+                ms(hup, done),
+                s.hw.stderr()
+            );
+            return Err(Inconclusive(format!("the foreign messages were sent {} ms after the HUP", ms(hup, done))));
+        }
+        // Read and ignored: generation 2 was not promoted, nothing forged was logged.
+        assert!(
+            !s.log_has(&["generation 2", "is ready"]),
+            "a foreign READY=1 promoted generation 2:\n{}",
+            s.hw.stderr()
+        );
+        assert!(!s.log_has(&["forged"]), "a foreign STATUS was logged:\n{}", s.hw.stderr());
+        assert_eq!(s.marker("term", first.pid), None, "generation 1 was stopped:\n{}", s.hw.stderr());
+        s.wait_marker("term", second.pid);
+        assert!(wait_until(LONG, || !exists(second.pid)), "generation 2 not reaped");
+        s.wait_log(&["abandoned"]);
+        assert!(
+            !s.log_has(&["generation 2", "is ready"]),
+            "a foreign READY=1 promoted generation 2:\n{}",
+            s.hw.stderr()
+        );
+        assert_old_keeps_serving(&mut s, first.pid);
+        s.hw.stop();
+        Ok(())
     });
-    assert!(!s.log_has(&["generation 2", "is ready"]), "a foreign READY=1 promoted generation 2:\n{}", s.hw.stderr());
-    assert_eq!(s.marker("term", first.pid), None, "generation 1 was stopped:\n{}", s.hw.stderr());
-    s.wait_marker("term", second.pid);
-    assert!(wait_until(LONG, || !exists(second.pid)), "generation 2 not reaped");
-    s.wait_log(&["abandoned"]);
-    assert!(!s.log_has(&["forged"]), "a foreign STATUS was logged:\n{}", s.hw.stderr());
-    assert_old_keeps_serving(&mut s, first.pid);
-    s.stop();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -423,63 +493,73 @@ fn assert_ready(message: &str, status_word: &str) {
     assert!(value(message, "RELOADING").is_none() && value(message, "STOPPING").is_none(), "{message:?}");
 }
 
-/// Sends the reload signal and checks the RELOADING=1 message that follows.
-fn reload_and_expect_reloading(s: &Service, up: &Upstream) {
-    let before = monotonic_ns() / 1000;
+/// Sends the reload signal and checks the RELOADING=1 message that follows; returns the clock
+/// just before the signal.
+fn reload_and_expect_reloading(s: &Service, up: &Upstream) -> u64 {
+    let before = monotonic_ns();
     s.hw.signal(libc::SIGHUP);
     let message = up.next(&s.hw);
-    let after = monotonic_ns() / 1000;
+    let after = monotonic_ns();
     assert_eq!(value(&message, "RELOADING"), Some("1"), "expected RELOADING=1, got {message:?}");
     let usec: u64 = value(&message, "MONOTONIC_USEC")
         .unwrap_or_else(|| panic!("RELOADING=1 without MONOTONIC_USEC: {message:?}"))
         .parse()
         .unwrap();
-    assert!(before <= usec && usec <= after, "MONOTONIC_USEC={usec} is not between {before} and {after}");
+    assert!(
+        before / 1000 <= usec && usec <= after / 1000,
+        "MONOTONIC_USEC={usec} is not between {before} and {after} ns"
+    );
+    before
 }
 
 #[test]
 fn supervisor_is_told_ready_reloading_reload_outcome_and_stopping() {
-    let up_dir = TempDir::new("upstream");
-    let up_path = up_dir.join("notify");
-    let up = Upstream::path(&up_path);
-    let up_value = up_path.to_str().unwrap();
-    let opts = ["-w", "0", "--notify", "--ready-timeout", "1"];
-    let (mut s, first) = Service::start("upward", &opts, "--ready-after 500", &[("NOTIFY_SOCKET", up_value)]);
+    until_judged("upward notifications", |_| {
+        let up_dir = TempDir::new("upstream");
+        let up_path = up_dir.join("notify");
+        let up = Upstream::path(&up_path);
+        let up_value = up_path.to_str().unwrap();
+        let opts = ["-w", "0", "--notify", "--ready-timeout", "0.5"];
+        let (mut s, first) = Service::start("upward", &opts, "--ready-after 50", &[("NOTIFY_SOCKET", up_value)]);
 
-    // READY=1 once generation 1 is ready, not before it said so.
-    let message = up.next(&s.hw);
-    let at = monotonic_ns();
-    assert_ready(&message, "serving");
-    let started = started_ns(&first);
-    assert!(at >= started + 400_000_000, "READY=1 upward before generation 1 sent READY=1");
-    let own = first.get("NOTIFY_SOCKET").unwrap_or_default();
-    assert_ne!(own, up_value, "hupwatch's own NOTIFY_SOCKET leaked to the generation");
-    assert!(own.starts_with("@hupwatch/") && own.ends_with("/1"), "generation 1's NOTIFY_SOCKET: {own:?}");
+        // READY=1 once generation 1 is ready, not before it said so.
+        s.expect_ready(&first, s.launched)?;
+        let message = up.next(&s.hw);
+        let at = monotonic_ns();
+        assert_ready(&message, "serving");
+        let ready = s.wait_marker("ready", first.pid);
+        assert!(at >= ready, "READY=1 upward {} ms before generation 1 sent READY=1", ms(at, ready));
+        let own = first.get("NOTIFY_SOCKET").unwrap_or_default();
+        assert_ne!(own, up_value, "hupwatch's own NOTIFY_SOCKET leaked to the generation");
+        assert!(own.starts_with("@hupwatch/") && own.ends_with("/1"), "generation 1's NOTIFY_SOCKET: {own:?}");
 
-    // A reload that works.
-    s.next_options("--ready-after 0");
-    reload_and_expect_reloading(&s, &up);
-    assert_ready(&up.next(&s.hw), "reloaded");
-    let second = s.next_report(&[first.pid]);
-    assert_ne!(second.get("NOTIFY_SOCKET").as_deref(), Some(up_value), "leaked to generation 2");
+        // A reload that works.
+        s.next_options("--ready-after 0");
+        let hup = reload_and_expect_reloading(&s, &up);
+        let second = s.next_report(&[first.pid]);
+        s.expect_ready(&second, hup)?;
+        assert_ready(&up.next(&s.hw), "reloaded");
+        assert_ne!(second.get("NOTIFY_SOCKET").as_deref(), Some(up_value), "leaked to generation 2");
 
-    // A reload whose generation exits before it is ready.
-    s.next_options("--exit-after 0 3");
-    reload_and_expect_reloading(&s, &up);
-    assert_ready(&up.next(&s.hw), "reload failed");
+        // A reload whose generation exits before it is ready.
+        s.next_options("--exit-after 0 3");
+        reload_and_expect_reloading(&s, &up);
+        assert_ready(&up.next(&s.hw), "reload failed");
 
-    // A reload whose generation never gets ready.
-    s.next_options("--never-ready");
-    reload_and_expect_reloading(&s, &up);
-    assert_ready(&up.next(&s.hw), "reload failed");
-    assert_old_keeps_serving(&mut s, second.pid);
+        // A reload whose generation never gets ready.
+        s.next_options("--never-ready");
+        reload_and_expect_reloading(&s, &up);
+        assert_ready(&up.next(&s.hw), "reload failed");
+        assert_old_keeps_serving(&mut s, second.pid);
 
-    // Shutdown: STOPPING=1, once.
-    s.hw.signal(libc::SIGTERM);
-    let message = up.next(&s.hw);
-    assert_eq!(value(&message, "STOPPING"), Some("1"), "expected STOPPING=1, got {message:?}");
-    assert_eq!(s.hw.wait_code(LONG), 0, "stderr:\n{}", s.hw.stderr());
-    assert_eq!(up.queued(), Vec::<String>::new(), "messages after STOPPING=1");
+        // Shutdown: STOPPING=1, once.
+        s.hw.signal(libc::SIGTERM);
+        let message = up.next(&s.hw);
+        assert_eq!(value(&message, "STOPPING"), Some("1"), "expected STOPPING=1, got {message:?}");
+        assert_eq!(s.hw.wait_code(LONG), 0, "stderr:\n{}", s.hw.stderr());
+        assert_eq!(up.queued(), Vec::<String>::new(), "messages after STOPPING=1");
+        Ok(())
+    });
 }
 
 #[test]
@@ -487,12 +567,11 @@ fn abstract_notify_socket_upward_and_nothing_leaks_without_notify() {
     let name = format!("hupwatch-test-{}-abstract", std::process::id());
     let up = Upstream::abstract_name(&name);
     let at = format!("@{name}");
-    let before = monotonic_ns();
-    let (s, first) = Service::start("abstract", &["-w", "0.5"], "", &[("NOTIFY_SOCKET", &at)]);
+    let (mut s, first) = Service::start("abstract", &["-w", "0.1"], "", &[("NOTIFY_SOCKET", &at)]);
     // Without --notify, generation 1 is ready after the warmup, and has no NOTIFY_SOCKET.
     assert_ready(&up.next(&s.hw), "serving");
-    let waited = (monotonic_ns() - before) / 1_000_000;
-    assert!(waited >= 500, "READY=1 upward {waited} ms after the start, before the 0.5 s warmup was over");
+    let waited = ms(s.launched, monotonic_ns());
+    assert!(waited >= 100, "READY=1 upward {waited} ms after the start, before the 0.1 s warmup was over");
     assert_eq!(first.get("NOTIFY_SOCKET"), None, "hupwatch's NOTIFY_SOCKET leaked:\n{}", first.text);
     reload_and_expect_reloading(&s, &up);
     assert_ready(&up.next(&s.hw), "reloaded");
@@ -501,7 +580,6 @@ fn abstract_notify_socket_upward_and_nothing_leaks_without_notify() {
     s.hw.signal(libc::SIGTERM);
     let message = up.next(&s.hw);
     assert_eq!(value(&message, "STOPPING"), Some("1"), "expected STOPPING=1, got {message:?}");
-    let mut s = s;
     assert_eq!(s.hw.wait_code(LONG), 0, "stderr:\n{}", s.hw.stderr());
 }
 
@@ -511,8 +589,12 @@ fn supervisor_is_told_stopping_when_the_service_exits_by_itself() {
     let up_path = up_dir.join("notify");
     let up = Upstream::path(&up_path);
     let env = [("NOTIFY_SOCKET", up_path.to_str().unwrap())];
-    let (mut s, _) = Service::start("exits", &["-w", "0", "--notify"], "--ready-after 0 --exit-after 300 4", &env);
+    let exit = up_dir.join("exit");
+    let first = format!("--ready-after 0 --exit-on {} 4", exit.display());
+    let (mut s, _) = Service::start("exits", &["-w", "0", "--notify"], &first, &env);
     assert_ready(&up.next(&s.hw), "serving");
+    // Ready and serving; now it exits on its own.
+    fs::write(&exit, "").unwrap();
     let message = up.next(&s.hw);
     assert_eq!(value(&message, "STOPPING"), Some("1"), "expected STOPPING=1, got {message:?}");
     assert_eq!(s.hw.wait_code(LONG), 4, "stderr:\n{}", s.hw.stderr());

@@ -40,8 +40,7 @@ fn host_pid(ancestor: i32, ns: i32) -> Option<i32> {
 /// Waits for generation 1 (mode `orphans N`) and its orphans to be adopted by `reaper`;
 /// returns generation 1's pid as seen from here.
 fn wait_for_adopted_orphans(dir: &TempDir, reaper: &Running, reaper_pid: i32) -> i32 {
-    let gen_ns = wait_for(LONG, || pids_with_prefix(dir.path(), "started").first().copied())
-        .unwrap_or_else(|| panic!("generation 1 did not start; stderr:\n{}", reaper.stderr()));
+    let gen_ns = next_generation(dir.path(), reaper, &[]);
     let generation = wait_for(LONG, || host_pid(reaper_pid, gen_ns)).expect("generation 1 not found");
     assert!(wait_until(LONG, || pids_with_prefix(dir.path(), "orphan").len() == ORPHANS), "orphans did not start");
     assert!(
@@ -67,13 +66,10 @@ fn assert_orphans_reaped(dir: &TempDir, reaper_pid: i32, generation: i32) {
 fn reaps_adopted_orphans_as_subreaper() {
     let dir = TempDir::new("subreaper");
     fs::write(dir.join("mode"), format!("orphans {ORPHANS}\n")).unwrap();
-    let args = with_child(&[], &["serve", dir.path().to_str().unwrap()]);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut hw = Running::spawn(&mut hupwatch(&args));
+    let mut hw = Running::spawn(&mut hupwatch_child(&[], &["serve", dir.path().to_str().unwrap()]));
     let generation = wait_for_adopted_orphans(&dir, &hw, hw.pid());
     assert_orphans_reaped(&dir, hw.pid(), generation);
-    hw.signal(libc::SIGTERM);
-    assert_eq!(hw.wait_code(LONG), 0, "stderr:\n{}", hw.stderr());
+    hw.stop();
 }
 
 #[test]
@@ -116,18 +112,17 @@ fn as_pid1_reloads_on_hup_from_inside_and_outside() {
     let dir = TempDir::new("pid1-reload");
     let args = with_child(&["-w", "0"], &["serve", dir.path().to_str().unwrap()]);
     let Some((mut wrapper, hw)) = start_as_pid1(&args) else { return };
-    let first =
-        wait_for(LONG, || pids_with_prefix(dir.path(), "started").first().copied()).expect("generation 1 started");
+    // Pids as the namespace sees them: they name the generations' records.
+    let first = next_generation(dir.path(), &wrapper, &[]);
 
     // From outside the namespace.
     assert!(kill(hw, libc::SIGHUP));
     assert!(
-        wait_until(LONG, || dir.join(format!("term.{first}")).exists()),
+        wait_until(LONG, || told_to_stop(dir.path(), first)),
         "HUP from outside did not reload; stderr:\n{}",
         wrapper.stderr()
     );
-    let second = wait_for(LONG, || pids_with_prefix(dir.path(), "started").into_iter().find(|&p| p != first))
-        .expect("generation 2 started");
+    let second = next_generation(dir.path(), &wrapper, &[first]);
 
     // From inside: `kill -HUP 1` run in hupwatch's namespaces.
     if on_path("nsenter") {
@@ -137,11 +132,11 @@ fn as_pid1_reloads_on_hup_from_inside_and_outside() {
             .expect("nsenter");
         assert!(out.status.success(), "nsenter: {}", String::from_utf8_lossy(&out.stderr));
         assert!(
-            wait_until(LONG, || dir.join(format!("term.{second}")).exists()),
+            wait_until(LONG, || told_to_stop(dir.path(), second)),
             "kill -HUP 1 inside the namespace did not reload; stderr:\n{}",
             wrapper.stderr()
         );
-        assert!(wait_until(LONG, || pids_with_prefix(dir.path(), "started").len() == 3));
+        next_generation(dir.path(), &wrapper, &[first, second]);
     } else {
         skip("nsenter not found (Debian package: util-linux): no reload from inside the namespace");
     }
@@ -152,15 +147,10 @@ fn as_pid1_reloads_on_hup_from_inside_and_outside() {
 #[test]
 fn kill_at_exit_children_die_when_hupwatch_is_sigkilled() {
     let dir = TempDir::new("kill-at-exit");
-    let args = with_child(&["-k", "-w", "0"], &["serve", dir.path().to_str().unwrap()]);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut hw = Running::spawn(&mut hupwatch(&args));
-    let first =
-        wait_for(LONG, || pids_with_prefix(dir.path(), "started").first().copied()).expect("generation 1 started");
+    let (mut hw, first) = start_serve(dir.path(), &["-k", "-w", "0"]);
     // A reloaded generation must be covered too, not only the first.
     hw.signal(libc::SIGHUP);
-    let second = wait_for(LONG, || pids_with_prefix(dir.path(), "started").into_iter().find(|&p| p != first))
-        .expect("generation 2 started");
+    let second = next_generation(dir.path(), &hw, &[first]);
     assert!(wait_until(LONG, || !exists(first)));
     hw.signal(libc::SIGKILL);
     assert_eq!(hw.wait_code(LONG), 128 + 9);
@@ -171,9 +161,7 @@ fn kill_at_exit_children_die_when_hupwatch_is_sigkilled() {
 fn without_kill_at_exit_children_survive_a_sigkilled_hupwatch() {
     let dir = TempDir::new("no-kill-at-exit");
     let pid_file = dir.join("pid");
-    let args = with_child(&[], &["write-pid", pid_file.to_str().unwrap()]);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut hw = Running::spawn(&mut hupwatch(&args));
+    let mut hw = Running::spawn(&mut hupwatch_child(&[], &["write-pid", pid_file.to_str().unwrap()]));
     let child = wait_pid_file(&pid_file);
     hw.signal(libc::SIGKILL);
     assert_eq!(hw.wait_code(LONG), 128 + 9);

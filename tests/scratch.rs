@@ -65,13 +65,11 @@ fn comm(pid: i32) -> String {
 #[test]
 fn static_binary_as_pid1_in_an_empty_root_reloads_on_kill_hup_1() {
     if !musl_target_installed() {
-        support::skip(&format!("the {MUSL} target is not installed (rustup target add {MUSL})"));
-        return;
+        return support::skip(&format!("the {MUSL} target is not installed (rustup target add {MUSL})"));
     }
     let busybox = Path::new("/bin/busybox");
     if !is_static_elf(busybox) {
-        support::skip("/bin/busybox is missing or not static (install busybox-static)");
-        return;
+        return support::skip("/bin/busybox is missing or not static (install busybox-static)");
     }
     if !can_unshare() {
         return;

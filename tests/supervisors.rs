@@ -35,12 +35,11 @@ fn s6_reload_keeps_pid_and_stop_leaves_nothing() {
 /// The whole scenario, the same for every supervisor.
 fn exercise(kind: Kind) {
     if let Some(missing) = kind.tools().iter().find(|tool| !support::on_path(tool)) {
-        support::skip(&format!(
+        return support::skip(&format!(
             "the {} test: `{missing}` is not installed (Debian package: {})",
             kind.name(),
             kind.package()
         ));
-        return;
     }
     let lab = Lab::new(kind);
     lab.make_source(1);

@@ -1,7 +1,18 @@
 //! Shared helpers of the integration tests: where the binaries are, a guard that runs hupwatch
 //! and kills everything it started when dropped (also on panic), bounded polling, /proc readers
-//! and temporary directories. std and libc only.
+//! and temporary directories; in submodules, the clock the tests share with the test server,
+//! verdicts about time that hold on a slow machine, and the records of the two programs the
+//! tests run under hupwatch. std and libc only.
 #![allow(dead_code)]
+
+mod clock;
+mod generations;
+mod reports;
+mod timing;
+
+// Each test file uses some of them.
+#[allow(unused_imports)]
+pub use {clock::monotonic_ns, generations::*, reports::*, timing::*};
 
 use std::fs;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -328,6 +339,13 @@ pub fn with_child(opts: &[&str], role: &[&str]) -> Vec<String> {
     args
 }
 
+/// A `Command` for hupwatch with `opts`, then `--` and the test child with `role`.
+pub fn hupwatch_child(opts: &[&str], role: &[&str]) -> Command {
+    let args = with_child(opts, role);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    hupwatch(&args)
+}
+
 /// Runs `cmd` to completion with output captured, killing it after `timeout`.
 pub fn run_to_end(cmd: &mut Command, timeout: Duration) -> (i32, String, String) {
     let dir = TempDir::new("run");
@@ -408,6 +426,19 @@ impl Running {
     /// Waits for the exit and returns its code (128+N for signal N).
     pub fn wait_code(&mut self, timeout: Duration) -> i32 {
         code_of(self.wait_exit(timeout))
+    }
+
+    /// Shuts hupwatch down with SIGTERM and checks that it exits 0 (its serving generation's
+    /// status) within LONG.
+    pub fn stop(&mut self) {
+        self.stop_expecting(0);
+    }
+
+    /// Shuts hupwatch down with SIGTERM and checks that it exits with `code` within LONG.
+    pub fn stop_expecting(&mut self, code: i32) {
+        self.signal(libc::SIGTERM);
+        let status = self.wait_code(LONG);
+        assert_eq!(status, code, "exit status after SIGTERM; stderr:\n{}", self.stderr());
     }
 
     pub fn is_running(&mut self) -> bool {
@@ -516,8 +547,6 @@ pub fn can_unshare() -> bool {
     false
 }
 
-/// Every line of `stderr` is `hupwatch[PID]: LEVEL: message`, PID being hupwatch's and LEVEL
-/// one of error, warn, info, debug.
 /// Writes an executable `run` script into `release` that runs the test child's `serve`
 /// role in `state` with tag `name`: one release of a symlink deploy.
 pub fn make_release(release: &Path, state: &Path, name: &str) {
@@ -537,30 +566,13 @@ pub fn switch_symlink(link: &Path, target: &str) {
     fs::rename(&tmp, link).unwrap();
 }
 
-/// The socket-activated test server (tests/support/server.rs), built next to hupwatch.
-pub fn server_bin() -> PathBuf {
-    let path = examples_dir().join("hupwatch-test-server");
-    assert!(path.exists(), "{} is missing: run the whole `cargo test` (it builds the examples)", path.display());
-    path
-}
-
-/// One generation's report, as the test server writes it (`KEY VALUE` lines).
-pub struct Report {
-    pub pid: i32,
-    pub text: String,
-}
-
-impl Report {
-    pub fn get(&self, key: &str) -> Option<String> {
-        field(&self.text, key)
-    }
-}
-
 /// The stderr lines of `running` that contain every one of `words`.
 pub fn log_lines_with(running: &Running, words: &[&str]) -> Vec<String> {
     running.stderr().lines().filter(|l| words.iter().all(|w| l.contains(w))).map(str::to_string).collect()
 }
 
+/// Every line of `stderr` is `hupwatch[PID]: LEVEL: message`, PID being hupwatch's and LEVEL
+/// one of error, warn, info, debug.
 pub fn assert_log_format(stderr: &str, pid: i32) {
     let prefix = format!("hupwatch[{pid}]: ");
     for line in stderr.lines() {

@@ -4,21 +4,26 @@
 //! ready, and answers every connection on every passed socket with one line `pid <pid>\n`.
 //!
 //! Usage: hupwatch-test-server [OPTION]...
-//!   --report-dir DIR     write DIR/report.PID at start (see below); DIR/ready.PID when READY=1
-//!                        was sent and DIR/term.PID at each SIGTERM/SIGINT, both holding
-//!                        CLOCK_MONOTONIC in ns. Files appear atomically (written, then renamed).
+//!   --report-dir DIR     write DIR/report.PID at start (see below), and markers holding
+//!                        CLOCK_MONOTONIC in ns: DIR/ready.PID the time just before READY=1 was
+//!                        sent, DIR/ready-sent.PID the time just after (when this process sent
+//!                        it), DIR/term.PID when a SIGTERM/SIGINT was seen. Files appear
+//!                        atomically (written, then renamed).
 //!   --ready-after MS     send READY=1 to NOTIFY_SOCKET MS ms after start, and only then serve
+//!   --ready-on FILE      send READY=1 once FILE exists (the test decides when), and only then serve
 //!   --ready-from-child   send READY=1 from a forked child (same process group), not this process;
-//!                        the child stays 300 ms after sending, then exits
+//!                        the child stays until this process exits, as a helper that stays long
+//!                        enough for the receiver to find its process group by its pid does
 //!   --child-exits-at-once  with --ready-from-child: the child exits right after sending
 //!   --never-ready        never send READY=1 and never serve
 //!   --status TEXT        send STATUS=TEXT to NOTIFY_SOCKET at start
 //!   --exit-after MS CODE exit with CODE MS ms after start
+//!   --exit-on FILE CODE  exit with CODE once FILE exists (the test decides when)
 //!   --ignore-term        record SIGTERM/SIGINT but keep running (only SIGKILL ends it)
 //!   --more FILE          read more options (whitespace separated) from FILE when it exists, so
 //!                        that a test can change what the next generation does
-//! Without --ready-after or --never-ready it serves at once and sends nothing. SIGTERM or
-//! SIGINT end it with status 0 after the connection in hand is answered.
+//! Without --ready-after, --ready-on or --never-ready it serves at once and sends nothing.
+//! SIGTERM or SIGINT end it with status 0 after the connection in hand is answered.
 //!
 //! The report, one `key value` line each: `pid`, `pgid`, `started` (CLOCK_MONOTONIC ns), the
 //! variables LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES, LISTEN_PIDFDID, SERVER_STARTER_PORT and
@@ -34,6 +39,10 @@ use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+#[path = "clock.rs"]
+mod clock;
+use clock::monotonic_ns;
+
 /// Set by the SIGTERM/SIGINT handler, polled by the serving loop.
 static STOP: AtomicBool = AtomicBool::new(false);
 
@@ -45,11 +54,13 @@ extern "C" fn on_stop(_: libc::c_int) {
 struct Options {
     report_dir: Option<PathBuf>,
     ready_after: Option<u64>,
+    ready_on: Option<PathBuf>,
     ready_from_child: bool,
     child_exits_at_once: bool,
     never_ready: bool,
     status: Option<String>,
     exit_after: Option<(u64, i32)>,
+    exit_on: Option<(PathBuf, i32)>,
     ignore_term: bool,
 }
 
@@ -65,6 +76,7 @@ fn parse(mut args: Vec<String>) -> Options {
         match arg.as_str() {
             "--report-dir" => o.report_dir = Some(PathBuf::from(value())),
             "--ready-after" => o.ready_after = Some(value().parse().expect("--ready-after MS")),
+            "--ready-on" => o.ready_on = Some(PathBuf::from(value())),
             "--ready-from-child" => o.ready_from_child = true,
             "--child-exits-at-once" => o.child_exits_at_once = true,
             "--never-ready" => o.never_ready = true,
@@ -73,6 +85,11 @@ fn parse(mut args: Vec<String>) -> Options {
                 let ms = value().parse().expect("--exit-after MS CODE");
                 let code = value().parse().expect("--exit-after MS CODE");
                 o.exit_after = Some((ms, code));
+            }
+            "--exit-on" => {
+                let file = PathBuf::from(value());
+                let code = value().parse().expect("--exit-on FILE CODE");
+                o.exit_on = Some((file, code));
             }
             "--ignore-term" => o.ignore_term = true,
             "--more" => {
@@ -85,13 +102,6 @@ fn parse(mut args: Vec<String>) -> Options {
         i += 1;
     }
     o
-}
-
-fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: clock_gettime writes one timespec we own.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 fn write_atomic(path: &Path, text: &str) {
@@ -190,31 +200,47 @@ fn notify(message: &str) -> bool {
     socket.send_to_addr(message.as_bytes(), &address).is_ok()
 }
 
-/// Sends READY=1 from this process, or from a forked child of it.
-fn send_ready(from_child: bool, linger: bool) {
+/// Sends READY=1 from this process (true when sent), or from a forked child of it (false).
+fn send_ready(from_child: bool, linger: bool) -> bool {
     if !from_child {
-        notify("READY=1");
-        return;
+        return notify("READY=1");
     }
+    // SAFETY: getpid has no preconditions.
+    let leader = unsafe { libc::getpid() };
     // SAFETY: this program is single-threaded, so the child may run ordinary code.
     match unsafe { libc::fork() } {
         0 => {
-            let ok = notify("READY=1");
-            // Stay a while, as a well-behaved helper does: the receiver learns the sender's
-            // process group from its pid, which must still exist when the message is read.
             if linger {
-                std::thread::sleep(std::time::Duration::from_millis(300));
+                // Stay as long as the leader lives, as a well-behaved helper does: the receiver
+                // learns the sender's process group from its pid, which must still exist when
+                // the message is read, however late that is.
+                // SAFETY: prctl and getppid have no memory-safety preconditions.
+                unsafe {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                    if libc::getppid() != leader {
+                        libc::_exit(0);
+                    }
+                }
+            }
+            let ok = notify("READY=1");
+            if linger {
+                loop {
+                    // SAFETY: pause has no preconditions; the parent-death signal ends it.
+                    unsafe { libc::pause() };
+                }
             }
             // SAFETY: _exit ends the child without running the parent's exit handlers.
             unsafe { libc::_exit(if ok { 0 } else { 1 }) }
         }
         -1 => panic!("fork failed"),
-        child => {
+        child if !linger => {
             let mut status = 0;
             // SAFETY: waits for our own child.
             unsafe { libc::waitpid(child, &mut status, 0) };
         }
+        _ => {}
     }
+    false
 }
 
 fn install_stop_handler() {
@@ -271,7 +297,8 @@ fn main() {
     let start = monotonic_ns();
     let ms = |n: u64| start + n * 1_000_000;
     let mut ready_at = if options.never_ready { None } else { options.ready_after.map(ms) };
-    let mut serving = !options.never_ready && options.ready_after.is_none();
+    let mut ready_on = if options.never_ready { None } else { options.ready_on.clone() };
+    let mut serving = !options.never_ready && options.ready_after.is_none() && options.ready_on.is_none();
     let exit_at = options.exit_after.map(|(n, code)| (ms(n), code));
     let line = format!("pid {pid}\n").into_bytes();
 
@@ -290,11 +317,21 @@ fn main() {
                 std::process::exit(code);
             }
         }
-        if ready_at.is_some_and(|at| now >= at) {
-            ready_at = None;
-            send_ready(options.ready_from_child, !options.child_exits_at_once);
+        if let Some((file, code)) = &options.exit_on {
+            if file.exists() {
+                std::process::exit(*code);
+            }
+        }
+        if ready_at.is_some_and(|at| now >= at) || ready_on.as_ref().is_some_and(|file| file.exists()) {
+            (ready_at, ready_on) = (None, None);
+            let before = monotonic_ns();
+            let sent = send_ready(options.ready_from_child, !options.child_exits_at_once);
+            let after = monotonic_ns();
             if let Some(path) = marker("ready") {
-                write_atomic(&path, &monotonic_ns().to_string());
+                write_atomic(&path, &before.to_string());
+            }
+            if let Some(path) = marker("ready-sent").filter(|_| sent) {
+                write_atomic(&path, &after.to_string());
             }
             serving = true;
         }
