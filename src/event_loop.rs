@@ -21,8 +21,8 @@ use crate::log::{self, Fatal, Level};
 use crate::notify::{Downward, Upward};
 use crate::path;
 use crate::signals::{self, Signal};
-use crate::spawn::{self, Plan, PlanOptions, SpawnError};
-use crate::supervisor::{Action, Event, Policy, Report, SpawnFailure, Status, Supervisor};
+use crate::spawn::{self, Plan, PlanOptions};
+use crate::supervisor::{Action, Event, Policy, SpawnFailure, Step, Supervisor};
 use crate::sys::{self, Errno, Fd, Pid, SigSet};
 use crate::watch::Watcher;
 
@@ -177,11 +177,10 @@ pub fn run(config: Config) -> Result<u8, Fatal> {
         rewrites: config.rewrites.clone(),
         success_exits: config.success_exits.clone(),
         process_group: config.process_group,
-        wait_for_ready: config.notify,
-        is_init,
+        notify: config.notify,
     };
     let mut this = Loop {
-        machine: Supervisor::new(policy),
+        machine: Supervisor::new(policy, is_init),
         plan,
         signal_fd: signals.fd,
         handled: handled_signals(),
@@ -395,8 +394,9 @@ impl Loop {
 
     /// Lets the supervisor act on passed deadlines.
     fn tick(&mut self, now: u64) {
-        self.machine.tick(now, &mut self.out);
-        self.perform();
+        if self.machine.next_deadline().is_some_and(|t| t <= now) {
+            self.feed_at(now, Event::Deadline);
+        }
     }
 
     /// Collects every ended child: SIGCHLDs coalesce, so one may stand for
@@ -413,13 +413,7 @@ impl Loop {
     fn reap_all(&mut self, now: u64) {
         loop {
             match sys::reap_one() {
-                Ok(Some((pid, status))) => {
-                    let status = match status {
-                        sys::WaitStatus::Exited(code) => Status::Exited(code),
-                        sys::WaitStatus::Killed(sig) => Status::Killed(sig),
-                    };
-                    self.feed_at(now, Event::Exited { pid, status });
-                }
+                Ok(Some((pid, status))) => self.feed_at(now, Event::Exited { pid, status }),
                 Ok(None) => return,
                 Err(e) => {
                     if e == sys::ECHILD {
@@ -448,11 +442,7 @@ impl Loop {
                         Ok(pid) => Event::Spawned { pid },
                         Err(e) => {
                             self.log_spawn_error(number, e);
-                            Event::SpawnFailed(match e.step {
-                                step if step.is_own() => SpawnFailure::Internal,
-                                spawn::Step::Exec if e.errno == sys::ENOENT => SpawnFailure::NotFound,
-                                _ => SpawnFailure::NotExecutable,
-                            })
+                            Event::SpawnFailed(e)
                         }
                     };
                     self.feed(event);
@@ -485,9 +475,16 @@ impl Loop {
                         let _ = sys::kill(-pid, libc::SIGCONT);
                     }
                 }
+                Action::Retire { number } => {
+                    if let Some(downward) = &mut self.downward {
+                        downward.forget(number);
+                    }
+                }
                 Action::Report(report) => {
                     log::report(&report);
-                    self.after_report(&report);
+                    if let Some(upward) = &mut self.upward {
+                        upward.report(&report, sys::monotonic_ns());
+                    }
                 }
                 Action::Exit { code } => self.exit = Some(code),
             }
@@ -520,9 +517,9 @@ impl Loop {
     }
 
     /// Starts generation `number` with its own notify socket, if any.
-    fn spawn(&mut self, number: u32) -> Result<i32, SpawnError> {
+    fn spawn(&mut self, number: u32) -> Result<i32, SpawnFailure> {
         if let Some(downward) = &mut self.downward {
-            let failed = |errno| SpawnError { step: spawn::Step::NotifySocket, errno };
+            let failed = |errno| SpawnFailure { step: Step::NotifySocket, errno };
             let address = downward.prepare(number).map_err(failed)?;
             // NOTIFY_SOCKET holds no NUL byte: the address is ours.
             self.plan.set_env(b"NOTIFY_SOCKET", &address);
@@ -537,33 +534,17 @@ impl Loop {
         result
     }
 
-    /// What follows from a report besides its log line: the supervisor
-    /// upward is told, and an ended generation's notify socket goes.
-    fn after_report(&mut self, report: &Report) {
-        if let Some(upward) = &mut self.upward {
-            upward.report(report, sys::monotonic_ns());
-        }
-        let ended = match *report {
-            Report::Drained { number, .. } | Report::ServingExited { number, .. } => Some(number),
-            Report::Abandoned { number, pid: None, .. } => Some(number),
-            _ => None,
-        };
-        if let (Some(number), Some(downward)) = (ended, &mut self.downward) {
-            downward.forget(number);
-        }
-    }
-
-    fn log_spawn_error(&self, number: u32, e: SpawnError) {
+    fn log_spawn_error(&self, number: u32, e: SpawnFailure) {
         let Some(mut l) = log::line(Level::Error) else {
             return;
         };
         l.text("generation ").num(number as u64).text(": ");
         match e.step {
-            spawn::Step::Pipe => l.text("cannot start it: pipe: "),
-            spawn::Step::Fork => l.text("cannot start it: fork: "),
-            spawn::Step::NotifySocket => l.text("cannot start it: its notify socket: "),
-            spawn::Step::Chdir => l.text("cannot enter the working directory: "),
-            spawn::Step::Exec => l.text("cannot run '").quoted(self.plan.program(), 4096).text("': "),
+            Step::Pipe => l.text("cannot start it: pipe: "),
+            Step::Fork => l.text("cannot start it: fork: "),
+            Step::NotifySocket => l.text("cannot start it: its notify socket: "),
+            Step::Chdir => l.text("cannot enter the working directory: "),
+            Step::Exec => l.text("cannot run '").quoted(self.plan.program(), 4096).text("': "),
         };
         l.errno(e.errno).emit();
     }

@@ -9,8 +9,9 @@
 //! `init` for how hupwatch writes without blocking all the same.
 
 use crate::signals::{self, Signal};
-use crate::supervisor::{Failure, Report, SpawnFailure, Status};
+use crate::supervisor::{Failure, Report, SpawnFailure, Step};
 use crate::sys;
+use crate::sys::Status;
 use core::sync::atomic::{AtomicI32, AtomicU8, AtomicU32, Ordering};
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
@@ -359,9 +360,11 @@ pub fn report(r: &Report) {
             match why {
                 Failure::Exited(status) => l.text(" ").status(status).text(" before it was ready"),
                 Failure::NotReady => l.text(" was not ready in time"),
-                Failure::SpawnFailed(SpawnFailure::NotFound) => l.text(" could not start: command not found"),
-                Failure::SpawnFailed(SpawnFailure::NotExecutable) => l.text(" could not start its command"),
-                Failure::SpawnFailed(SpawnFailure::Internal) => l.text(" could not be started"),
+                Failure::SpawnFailed(SpawnFailure { step: Step::Exec, errno: sys::ENOENT }) => {
+                    l.text(" could not start: command not found")
+                }
+                Failure::SpawnFailed(f) if f.exit_code() == 1 => l.text(" could not be started"),
+                Failure::SpawnFailed(_) => l.text(" could not start its command"),
             };
             match serving {
                 Some((n, p)) => l.text("; ").generation(n, p).text(" keeps serving"),

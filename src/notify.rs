@@ -8,8 +8,8 @@
 //! the real reload.
 
 use crate::log::{self, Level, Line};
-use crate::supervisor::{Pid, Report};
-use crate::sys::{self, Errno, Fd, OwnedFd, SockName};
+use crate::supervisor::Report;
+use crate::sys::{self, Errno, Fd, OwnedFd, Pid, SockName};
 
 /// What a generation said that hupwatch acts on.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -219,7 +219,8 @@ fn message_for(report: &Report, now_ns: u64, line: &mut Line) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::supervisor::{Failure, Status};
+    use crate::supervisor::Failure;
+    use crate::sys::Status;
 
     #[test]
     fn status_lines_only_when_changed_and_few_per_second() {

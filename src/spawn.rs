@@ -4,31 +4,8 @@
 //! An exec failure travels back over a close-on-exec pipe.
 
 use crate::log::Line;
+use crate::supervisor::{SpawnFailure, Step};
 use crate::sys::{self, Errno, Fd, Pid, SigSet};
-
-/// The step of starting a generation that failed: hupwatch's own (the
-/// exec-error pipe, fork, the notify socket) or the child's (chdir, exec).
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Step {
-    Pipe,
-    Fork,
-    NotifySocket,
-    Chdir,
-    Exec,
-}
-
-impl Step {
-    /// Whether the failure is hupwatch's, not the command's.
-    pub fn is_own(self) -> bool {
-        matches!(self, Step::Pipe | Step::Fork | Step::NotifySocket)
-    }
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub struct SpawnError {
-    pub step: Step,
-    pub errno: Errno,
-}
 
 /// What every generation is started with. Strings end with their NUL.
 pub struct Plan {
@@ -128,8 +105,8 @@ impl Plan {
 
     /// Forks and execs one generation. Returns once the child has exec'd (or
     /// failed to), so a missing command is known at once.
-    pub fn spawn(&mut self) -> Result<Pid, SpawnError> {
-        let fail = |step| move |errno| SpawnError { step, errno };
+    pub fn spawn(&mut self) -> Result<Pid, SpawnFailure> {
+        let fail = |step| move |errno| SpawnFailure { step, errno };
         // The environment, with a last slot before the NULL for the child's
         // own LISTEN_PID. Its capacity is reused, so nothing grows per spawn.
         self.env_ptrs.clear();
@@ -177,7 +154,7 @@ impl Plan {
         let _ = sys::wait_for(pid);
         let step = if report[0] == 1 { Step::Chdir } else { Step::Exec };
         let errno = Errno(i32::from_ne_bytes([report[1], report[2], report[3], report[4]]));
-        Err(SpawnError { step, errno })
+        Err(SpawnFailure { step, errno })
     }
 
     /// The child between fork and exec: no allocation, no panics, no return.

@@ -261,24 +261,34 @@ pub fn kill(pid: Pid, sig: c_int) -> Result<(), Errno> {
     cvt(unsafe { libc::kill(pid, sig) }).map(drop)
 }
 
-/// A child's end as waitpid(2) reports it.
+/// How a process ended, as waitpid(2) reports it.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum WaitStatus {
+pub enum Status {
     Exited(u8),
     Killed(c_int),
 }
 
-fn decode_status(status: c_int) -> WaitStatus {
+impl Status {
+    /// The shell convention: the exit code, or 128 + N when killed by signal N.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Status::Exited(code) => code,
+            Status::Killed(sig) => (128 + sig).clamp(0, 255) as u8,
+        }
+    }
+}
+
+fn decode_status(status: c_int) -> Status {
     if libc::WIFSIGNALED(status) {
-        WaitStatus::Killed(libc::WTERMSIG(status))
+        Status::Killed(libc::WTERMSIG(status))
     } else {
-        WaitStatus::Exited(libc::WEXITSTATUS(status) as u8)
+        Status::Exited(libc::WEXITSTATUS(status) as u8)
     }
 }
 
 /// One waitpid(-1, WNOHANG): `Ok(None)` when children exist but none has
 /// ended, `Err(ECHILD)` when there are no children at all.
-pub fn reap_one() -> Result<Option<(Pid, WaitStatus)>, Errno> {
+pub fn reap_one() -> Result<Option<(Pid, Status)>, Errno> {
     let mut status: c_int = 0;
     loop {
         // SAFETY: status is a valid out-pointer.
@@ -292,7 +302,7 @@ pub fn reap_one() -> Result<Option<(Pid, WaitStatus)>, Errno> {
 }
 
 /// Blocking waitpid for one known child (used for a child whose exec failed).
-pub fn wait_for(pid: Pid) -> Result<WaitStatus, Errno> {
+pub fn wait_for(pid: Pid) -> Result<Status, Errno> {
     let mut status: c_int = 0;
     loop {
         // SAFETY: status is a valid out-pointer.
