@@ -81,6 +81,17 @@ pub extern "C" fn __assert_fail(_: *const c_char, _: *const c_char, _: c_int, _:
     unsafe { libc::abort() }
 }
 
+/// musl's exit, replaced by one that ends the process at once: hupwatch
+/// registers no atexit handler and writes through no stdio stream, but
+/// libunwind (linked, never run) names fprintf and fwrite, which bring
+/// musl's stdio into the link, and musl's exit would then keep it alive to
+/// flush it at exit (about 900 bytes). C's main returning calls this.
+#[cfg(all(not(test), target_env = "musl"))]
+#[unsafe(no_mangle)]
+pub extern "C" fn exit(code: c_int) -> ! {
+    exit_now(code)
+}
+
 /// Ends the process at once: no destructors, no stdio flushing.
 pub fn exit_now(code: c_int) -> ! {
     // SAFETY: _exit is async-signal-safe and never returns.
