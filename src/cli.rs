@@ -3,8 +3,10 @@
 //! and signal names parsed by hand, usage errors as one line each.
 
 use crate::listen::{self, Address};
-use crate::log::{Level, Line};
+use crate::log::Level;
 use crate::signals::{self, Signal};
+use crate::supervisor::Policy;
+use crate::text::{Text, parse_decimal};
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 
@@ -56,22 +58,14 @@ pub const VERSION: &str = concat!("hupwatch ", env!("CARGO_PKG_VERSION"), env!("
 
 const NANOS_PER_SEC: u64 = 1_000_000_000;
 
-/// Everything the command line decides.
+/// Everything the command line decides: the supervisor's policy, and what
+/// the event loop sets up around it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
-    pub warmup: u64,
-    pub ready_timeout: u64,
+    pub policy: Policy,
     pub reload_signal: Signal,
-    pub stop_signal: Signal,
-    /// `None` waits forever.
-    pub stop_timeout: Option<u64>,
-    pub rewrites: Vec<(Signal, Signal)>,
-    /// `-e`: the service's exit codes that become 0.
-    pub success_exits: Vec<u8>,
-    pub process_group: bool,
     pub kill_at_exit: bool,
     pub listen: Vec<Address>,
-    pub notify: bool,
     pub watch: Vec<Vec<u8>>,
     pub watch_delay: u64,
     pub level: Level,
@@ -99,26 +93,29 @@ const SHOWN: usize = 64;
 
 /// A value from the command line as a usage error shows it: on one line,
 /// cut when long.
-fn shown(value: &[u8]) -> Line {
-    let mut line = Line::bare();
+fn shown(value: &[u8]) -> Text {
+    let mut line = Text::new();
     line.quoted(value, SHOWN);
     line
 }
 
 /// Parses the arguments after the program name.
 pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, UsageError> {
-    let mut config = Config {
+    let policy = Policy {
         warmup: NANOS_PER_SEC,
         ready_timeout: 60 * NANOS_PER_SEC,
-        reload_signal: signals::SIGHUP,
         stop_signal: signals::SIGTERM,
         stop_timeout: None,
         rewrites: Vec::new(),
         success_exits: Vec::new(),
         process_group: false,
+        notify: false,
+    };
+    let mut config = Config {
+        policy,
+        reload_signal: signals::SIGHUP,
         kill_at_exit: false,
         listen: Vec::new(),
-        notify: false,
         watch: Vec::new(),
         watch_delay: NANOS_PER_SEC / 2,
         level: Level::Info,
@@ -207,13 +204,13 @@ fn check(config: &Config) -> Result<(), UsageError> {
         return Err(usage(&[b"--reload-signal cannot be SIGKILL, SIGSTOP or SIGCHLD"]));
     }
     // STOP and the terminal's stops only pause; CONT and CHLD do nothing.
-    if matches!(config.stop_signal, SIGCHLD | SIGCONT | SIGSTOP | SIGTSTP | SIGTTIN | SIGTTOU) {
+    if matches!(config.policy.stop_signal, SIGCHLD | SIGCONT | SIGSTOP | SIGTSTP | SIGTTIN | SIGTTOU) {
         return Err(usage(&[b"--stop-signal cannot be SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU, SIGCONT or SIGCHLD"]));
     }
-    if config.rewrites.iter().any(|&(from, _)| from == reload || from == SIGCHLD) {
+    if config.policy.rewrites.iter().any(|&(from, _)| from == reload || from == SIGCHLD) {
         return Err(usage(&[b"--rewrite cannot rewrite the reload signal or SIGCHLD: hupwatch never forwards them"]));
     }
-    if config.warmup >= config.ready_timeout {
+    if config.policy.warmup >= config.policy.ready_timeout {
         return Err(usage(&[b"--warmup-time must be shorter than --ready-timeout"]));
     }
     Ok(())
@@ -222,9 +219,9 @@ fn check(config: &Config) -> Result<(), UsageError> {
 /// Sets a flag's effect (help and version excepted).
 fn set_flag(config: &mut Config, opt: Opt, verbose: &mut bool, quiet: &mut bool) {
     match opt {
-        Opt::ProcessGroup => config.process_group = true,
+        Opt::ProcessGroup => config.policy.process_group = true,
         Opt::KillAtExit => config.kill_at_exit = true,
-        Opt::Notify => config.notify = true,
+        Opt::Notify => config.policy.notify = true,
         Opt::Verbose => *verbose = true,
         Opt::Quiet => *quiet = true,
         _ => {}
@@ -307,14 +304,14 @@ fn set(config: &mut Config, opt: Opt, value: Vec<u8>) -> Option<()> {
     }
     let text = &value[..];
     match opt {
-        Opt::Warmup => config.warmup = parse_duration(text)?,
-        Opt::ReadyTimeout => config.ready_timeout = parse_duration(text)?,
-        Opt::StopTimeout => config.stop_timeout = Some(parse_duration(text)?).filter(|&t| t > 0),
+        Opt::Warmup => config.policy.warmup = parse_duration(text)?,
+        Opt::ReadyTimeout => config.policy.ready_timeout = parse_duration(text)?,
+        Opt::StopTimeout => config.policy.stop_timeout = Some(parse_duration(text)?).filter(|&t| t > 0),
         Opt::WatchDelay => config.watch_delay = parse_duration(text)?,
         Opt::ReloadSignal => config.reload_signal = signals::parse(text, false)?,
-        Opt::StopSignal => config.stop_signal = signals::parse(text, false)?,
-        Opt::Rewrite => config.rewrites.push(parse_rewrite(text)?),
-        Opt::SuccessExit => config.success_exits.push(u8::try_from(parse_decimal(text)?).ok()?),
+        Opt::StopSignal => config.policy.stop_signal = signals::parse(text, false)?,
+        Opt::Rewrite => config.policy.rewrites.push(parse_rewrite(text)?),
+        Opt::SuccessExit => config.policy.success_exits.push(u8::try_from(parse_decimal(text)?).ok()?),
         _ => return None,
     }
     Some(())
@@ -331,18 +328,6 @@ fn parse_rewrite(text: &[u8]) -> Option<(Signal, Signal)> {
 fn split(text: &[u8], separator: u8) -> Option<(&[u8], &[u8])> {
     let at = text.iter().position(|&b| b == separator)?;
     Some((&text[..at], &text[at + 1..]))
-}
-
-/// Digits only (no sign, no spaces), as a number; `None` when empty or too
-/// large for 64 bits. One parser for every number hupwatch reads.
-pub fn parse_decimal(text: &[u8]) -> Option<u64> {
-    if text.is_empty() {
-        return None;
-    }
-    text.iter().try_fold(0u64, |n, &b| {
-        let digit = (b as char).to_digit(10)?;
-        n.checked_mul(10)?.checked_add(digit as u64)
-    })
 }
 
 /// Seconds as a decimal number with an optional unit `ms`, `s` or `m`, in
@@ -405,27 +390,27 @@ mod tests {
         assert_eq!(c.command, words(&["ls", "-l", "/"]));
         let c = config(&["-w", "0.2", "--", "-weird", "--x"]);
         assert_eq!(c.command, words(&["-weird", "--x"]));
-        assert_eq!(c.warmup, 200_000_000);
+        assert_eq!(c.policy.warmup, 200_000_000);
         let c = config(&["-k", "-g", "sh", "-c", "exit 3", "-v"]);
         assert_eq!(c.command, words(&["sh", "-c", "exit 3", "-v"]));
-        assert!(c.kill_at_exit && c.process_group);
+        assert!(c.kill_at_exit && c.policy.process_group);
     }
 
     #[test]
     fn short_options_cluster_and_take_the_rest_as_a_value() {
         let c = config(&["-gkw0.5", "-w=0.25", "-vq", "-"]);
-        assert!(c.process_group && c.kill_at_exit);
-        assert_eq!((c.warmup, c.level), (250_000_000, Level::Error));
+        assert!(c.policy.process_group && c.kill_at_exit);
+        assert_eq!((c.policy.warmup, c.level), (250_000_000, Level::Error));
         assert_eq!(c.command, words(&["-"]));
-        assert_eq!(config(&["-gw", "2", "x"]).warmup, 2 * NANOS_PER_SEC);
+        assert_eq!(config(&["-gw", "2", "x"]).policy.warmup, 2 * NANOS_PER_SEC);
     }
 
     #[test]
     fn defaults() {
         let c = config(&["true"]);
-        assert_eq!(c.warmup, NANOS_PER_SEC);
-        assert_eq!(c.ready_timeout, 60 * NANOS_PER_SEC);
-        assert_eq!((c.reload_signal, c.stop_signal, c.stop_timeout), (1, 15, None));
+        assert_eq!(c.policy.warmup, NANOS_PER_SEC);
+        assert_eq!(c.policy.ready_timeout, 60 * NANOS_PER_SEC);
+        assert_eq!((c.reload_signal, c.policy.stop_signal, c.policy.stop_timeout), (1, 15, None));
         assert_eq!(c.level, Level::Info);
     }
 
@@ -447,15 +432,15 @@ mod tests {
             "-vvv",
             "srv",
         ]);
-        assert_eq!(c.warmup, 500_000_000);
-        assert_eq!(c.ready_timeout, 120 * NANOS_PER_SEC);
-        assert_eq!((c.reload_signal, c.stop_signal), (12, 3));
-        assert_eq!(c.stop_timeout, Some(1_500_000_000));
-        assert_eq!(c.rewrites, [(15, 3), (10, 0)]);
-        assert_eq!(config(&["-e", "143", "--success-exit=0", "-e", "255", "x"]).success_exits, [143, 0, 255]);
+        assert_eq!(c.policy.warmup, 500_000_000);
+        assert_eq!(c.policy.ready_timeout, 120 * NANOS_PER_SEC);
+        assert_eq!((c.reload_signal, c.policy.stop_signal), (12, 3));
+        assert_eq!(c.policy.stop_timeout, Some(1_500_000_000));
+        assert_eq!(c.policy.rewrites, [(15, 3), (10, 0)]);
+        assert_eq!(config(&["-e", "143", "--success-exit=0", "-e", "255", "x"]).policy.success_exits, [143, 0, 255]);
         assert_eq!(c.level, Level::Debug);
         assert_eq!(config(&["-q", "x"]).level, Level::Error);
-        assert_eq!(config(&["--stop-timeout", "0", "x"]).stop_timeout, None);
+        assert_eq!(config(&["--stop-timeout", "0", "x"]).policy.stop_timeout, None);
     }
 
     #[test]
@@ -502,15 +487,6 @@ mod tests {
         let long = "9".repeat(2000);
         let m = error(&["--stop-timeout", &long, "x"]);
         assert!(m.len() < 200 && m.contains(&format!("'{}...'", &long[..SHOWN])), "{m}");
-    }
-
-    #[test]
-    fn decimals() {
-        assert_eq!(parse_decimal(b"0"), Some(0));
-        assert_eq!(parse_decimal(b"18446744073709551615"), Some(u64::MAX));
-        for bad in [&b""[..], b"18446744073709551616", b"+1", b"-1", b"1 ", b"0x10", b"\xd9\xa3"] {
-            assert_eq!(parse_decimal(bad), None, "{bad:?}");
-        }
     }
 
     #[test]

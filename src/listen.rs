@@ -4,10 +4,10 @@
 //! LISTEN_FDNAMES and Server::Starter's SERVER_STARTER_PORT. hupwatch itself
 //! never accepts a connection.
 
-use crate::cli;
-use crate::log::{self, Fatal, Level, Line};
+use crate::log::{self, Fatal};
 use crate::path;
 use crate::sys::{self, Errno, Fd, SockName, Stat};
+use crate::text::{Text, parse_decimal};
 
 /// Linux caps the backlog at net.core.somaxconn; ask for the most. A reload
 /// under load queues connections while the new generation's workers boot.
@@ -32,7 +32,7 @@ pub fn parse(spec: &[u8]) -> Option<Address> {
     let text = spec.strip_prefix(b"tcp:")?;
     let colon = text.iter().rposition(|&b| b == b':')?;
     let (host, port) = (&text[..colon], &text[colon + 1..]);
-    let port = u16::try_from(cli::parse_decimal(port)?).ok()?;
+    let port = u16::try_from(parse_decimal(port)?).ok()?;
     let socket = match host.strip_prefix(b"[").and_then(|h| h.strip_suffix(b"]")) {
         _ if host.is_empty() => SockName::Inet([0; 4], port),
         _ if host == b"localhost" => SockName::Inet([127, 0, 0, 1], port),
@@ -52,7 +52,7 @@ fn parse_ipv4(text: &[u8]) -> Option<[u8; 4]> {
         if part.len() > 1 && part[0] == b'0' {
             return None;
         }
-        *slot = u8::try_from(cli::parse_decimal(part)?).ok()?;
+        *slot = u8::try_from(parse_decimal(part)?).ok()?;
     }
     parts.next().is_none().then_some(out)
 }
@@ -134,12 +134,11 @@ impl Sockets {
             sockets.list.push(bind(address)?);
         }
         for (i, socket) in sockets.list.iter().enumerate() {
-            if let Some(mut l) = log::line(Level::Info) {
-                let address = sys::getsockname(socket.fd);
-                let kind = if matches!(address, Some(SockName::Unix(_))) { "unix:" } else { "tcp:" };
+            let kind = if matches!(sys::getsockname(socket.fd), Some(SockName::Unix(_))) { "unix:" } else { "tcp:" };
+            log::info(|l| {
                 l.text("listening on ").text(kind).quoted(&socket.starter_key, 4096);
-                l.text(" (fd ").num(3 + i as u64).text(")").emit();
-            }
+                l.text(" (fd ").num(3 + i as u64).text(")")
+            });
         }
         // Move every socket above the range 3..3+n it is handed over in, so
         // that placing one in a child never overwrites another.
@@ -173,10 +172,10 @@ impl Sockets {
             }
             names.extend_from_slice(&s.name);
             starter.extend_from_slice(&s.starter_key);
-            starter.extend_from_slice(Line::bare().text("=").num(3 + i as u64).as_bytes());
+            starter.extend_from_slice(Text::new().text("=").num(3 + i as u64).as_bytes());
         }
         vec![
-            (b"LISTEN_FDS", Line::bare().num(self.list.len() as u64).as_bytes().to_vec()),
+            (b"LISTEN_FDS", Text::new().num(self.list.len() as u64).as_bytes().to_vec()),
             (b"LISTEN_FDNAMES", names),
             (b"SERVER_STARTER_PORT", starter),
         ]
@@ -199,7 +198,7 @@ impl Drop for Sockets {
 /// Sockets from systemd (or any socket activator) meant for hupwatch:
 /// LISTEN_PID names hupwatch and LISTEN_FDS counts descriptors from 3.
 fn inherited() -> Vec<Socket> {
-    let number = |key| cli::parse_decimal(sys::getenv(key)?);
+    let number = |key| parse_decimal(sys::getenv(key)?);
     let count = number(b"LISTEN_FDS").unwrap_or(0).min(1 << 16) as Fd;
     if number(b"LISTEN_PID") != Some(sys::getpid() as u64) || count == 0 {
         return Vec::new();
@@ -221,7 +220,7 @@ fn inherited() -> Vec<Socket> {
 /// An address as Server::Starter writes it: `127.0.0.1:8000`, `[::1]:80`, a
 /// path. IPv6 groups are not compressed.
 fn address_text(name: SockName) -> Vec<u8> {
-    let mut text = Line::bare();
+    let mut text = Text::new();
     match name {
         SockName::Inet(ip, port) => {
             for (i, octet) in ip.iter().enumerate() {
@@ -256,7 +255,7 @@ fn bind(address: &Address) -> Result<Socket, Fatal> {
     let Address { socket, text } = address;
     let unix = matches!(socket, SockName::Unix(_));
     let prefix: &[u8] = if unix { b"unix:" } else { b"tcp:" };
-    let what = Line::bare().bytes(b"cannot listen on ").bytes(prefix).quoted(text, 256).as_bytes().to_vec();
+    let what = Text::new().bytes(b"cannot listen on ").bytes(prefix).quoted(text, 256).as_bytes().to_vec();
     let fail = |e: Errno| Fatal { what: what.clone(), errno: Some(e) };
     // A unix socket's file; `@name` is an abstract socket (as in systemd's
     // ListenStream=@name), with no file.
@@ -291,7 +290,7 @@ fn bind(address: &Address) -> Result<Socket, Fatal> {
     if let SockName::Inet(_, 0) | SockName::Inet6(_, 0) = socket {
         if let Some(SockName::Inet(_, port) | SockName::Inet6(_, port)) = sys::getsockname(fd.0) {
             text.truncate(text.iter().rposition(|&b| b == b':').map_or(0, |i| i + 1));
-            text.extend_from_slice(Line::bare().num(port as u64).as_bytes());
+            text.extend_from_slice(Text::new().num(port as u64).as_bytes());
         }
     }
     let name = match (unix, text.strip_prefix(b"@")) {

@@ -13,13 +13,16 @@ mod listen;
 mod log;
 mod notify;
 mod path;
+mod report;
 mod signals;
 mod spawn;
 mod supervisor;
 mod sys;
+mod text;
 mod watch;
 
 use std::ffi::OsString;
+use text::Text;
 
 /// Exit status for a usage error.
 const EXIT_USAGE: i32 = 2;
@@ -32,7 +35,7 @@ fn run_main(args: Vec<OsString>) -> i32 {
         Ok(cli::Parsed::Help) => print(cli::HELP),
         Ok(cli::Parsed::Version) => print(cli::VERSION),
         Err(cli::UsageError(message)) => {
-            log::Line::bare().text("hupwatch: ").bytes(&message).text(" (try 'hupwatch --help')").emit();
+            log::emit(Text::new().text("hupwatch: ").bytes(&message).text(" (try 'hupwatch --help')"));
             EXIT_USAGE
         }
         Ok(cli::Parsed::Run(config)) => match event_loop::run(config) {

@@ -7,9 +7,9 @@
 //! supervisor READY, RELOADING and STOPPING, so `systemctl reload` waits for
 //! the real reload.
 
-use crate::log::{self, Level, Line};
-use crate::supervisor::Report;
+use crate::log;
 use crate::sys::{self, Errno, Fd, OwnedFd, Pid, SockName};
+use crate::text::Text;
 
 /// What a generation said that hupwatch acts on.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -89,7 +89,7 @@ impl Downward {
     pub fn prepare(&mut self, number: u32) -> Result<Vec<u8>, Errno> {
         let mut attempt = 0;
         loop {
-            let mut name = Line::bare();
+            let mut name = Text::new();
             name.text("@hupwatch/").num(sys::getpid() as u64).text("/").num(unpredictable());
             name.text("/").num(number as u64);
             let address = SockName::Unix(name.as_bytes().to_vec());
@@ -122,33 +122,29 @@ impl Downward {
         self.sockets.iter().map(|s| s.socket.0)
     }
 
-    /// Reads every queued datagram of the socket `fd`; adds the leader pids
-    /// of generations that reported READY=1 to `ready`. A failed receive
-    /// ends the reading and is returned.
-    pub fn receive(&mut self, fd: Fd, ready: &mut Vec<Pid>, now: u64) -> Result<(), Errno> {
+    /// Reads every queued datagram of the socket `fd`; calls `ready` with
+    /// the leader pid of a generation that reported READY=1. A failed
+    /// receive ends the reading and is returned.
+    pub fn receive(&mut self, fd: Fd, now: u64, mut ready: impl FnMut(Pid)) -> Result<(), Errno> {
         let Some(s) = self.sockets.iter_mut().find(|s| s.socket.0 == fd) else { return Ok(()) };
         let mut buf = [0u8; 4096];
         while let Some((n, sender)) = sys::recv_with_sender(fd, &mut buf)? {
             let Some(leader) = s.pid else { continue };
             let belongs = sender.is_some_and(|p| p == leader || sys::getpgid(p) == Ok(leader));
             if !belongs {
-                if let Some(mut l) = log::line(Level::Debug) {
+                log::debug(|l| {
                     l.text("ignoring a notify message from pid ").num(sender.unwrap_or(0).max(0) as u64);
-                    l.text(", not of ").generation(s.number, leader).emit();
-                }
+                    l.text(", not of ").generation(s.number, leader)
+                });
                 continue;
             }
             for message in parse(&buf[..n]) {
                 match message {
-                    Message::Ready => ready.push(leader),
-                    Message::Status(text) => {
-                        if !s.status.admit(text, now) {
-                            continue;
-                        }
-                        if let Some(mut l) = log::line(Level::Info) {
-                            l.generation(s.number, leader).text(" status: ").quoted(text, 4096).emit();
-                        }
+                    Message::Ready => ready(leader),
+                    Message::Status(text) if s.status.admit(text, now) => {
+                        log::info(|l| l.generation(s.number, leader).text(" status: ").quoted(text, 4096))
                     }
+                    Message::Status(_) => {}
                 }
             }
         }
@@ -175,52 +171,18 @@ impl Upward {
         Some(Upward { socket, address, stopping_sent: false })
     }
 
-    /// Tells the supervisor what a report means for the service, if anything.
-    pub fn report(&mut self, report: &Report, now_ns: u64) {
-        let mut line = Line::bare();
-        if !message_for(report, now_ns, &mut line) {
+    /// Sends one message; STOPPING=1 (`stopping`) only once.
+    pub fn send(&mut self, message: &[u8], stopping: bool) {
+        if stopping && std::mem::replace(&mut self.stopping_sent, true) {
             return;
         }
-        if matches!(report, Report::ShuttingDown { .. } | Report::Exiting { .. }) {
-            if self.stopping_sent {
-                return;
-            }
-            self.stopping_sent = true;
-        }
-        let _ = sys::send_to(self.socket.0, line.as_bytes(), &self.address);
+        let _ = sys::send_to(self.socket.0, message, &self.address);
     }
-}
-
-/// Renders the notification for `report` into `line`; false when there is none.
-fn message_for(report: &Report, now_ns: u64, line: &mut Line) -> bool {
-    match *report {
-        Report::Promoted { number, pid, replaced: None, .. } => {
-            line.text("READY=1\nSTATUS=serving: ").generation(number, pid);
-        }
-        Report::Promoted { number, pid, replaced: Some(_), .. } => {
-            line.text("READY=1\nSTATUS=reloaded: ").generation(number, pid).text(" serving");
-        }
-        Report::ReloadStarted { number } => {
-            line.text("RELOADING=1\nMONOTONIC_USEC=").num(now_ns / 1000);
-            line.text("\nSTATUS=reloading: starting generation ").num(number as u64);
-        }
-        Report::Abandoned { number, serving: Some((n, p)), .. } => {
-            line.text("READY=1\nSTATUS=reload failed: generation ").num(number as u64);
-            line.text(" abandoned, ").generation(n, p).text(" serving");
-        }
-        Report::ShuttingDown { .. } | Report::Exiting { .. } => {
-            line.text("STOPPING=1");
-        }
-        _ => return false,
-    }
-    true
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::supervisor::Failure;
-    use crate::sys::Status;
 
     #[test]
     fn status_lines_only_when_changed_and_few_per_second() {
@@ -238,25 +200,5 @@ mod tests {
         let got: Vec<_> = parse(b"STATUS=booting\nMAINPID=7\nREADY=1\nREADY=0\n").collect();
         assert_eq!(got, [Message::Status(b"booting"), Message::Ready]);
         assert_eq!(parse(b"READY=10").count(), 0);
-    }
-
-    fn rendered(report: Report) -> Option<String> {
-        let mut line = Line::bare();
-        message_for(&report, 5_000_000, &mut line).then(|| String::from_utf8(line.as_bytes().to_vec()).unwrap())
-    }
-
-    #[test]
-    fn upward_messages() {
-        assert_eq!(
-            rendered(Report::ReloadStarted { number: 2 }).unwrap().lines().take(2).collect::<Vec<_>>(),
-            ["RELOADING=1", "MONOTONIC_USEC=5000"]
-        );
-        let ready = rendered(Report::Promoted { number: 2, pid: 9, replaced: Some((1, 8)), stop_signal: 15 });
-        assert!(ready.unwrap().starts_with("READY=1\nSTATUS=reloaded"));
-        let why = Failure::Exited(Status::Exited(1));
-        let failed = rendered(Report::Abandoned { number: 3, pid: Some(4), why, serving: Some((2, 9)) });
-        assert!(failed.unwrap().starts_with("READY=1\nSTATUS=reload failed"));
-        assert_eq!(rendered(Report::ShuttingDown { signal: 15 }).as_deref(), Some("STOPPING=1"));
-        assert_eq!(rendered(Report::ReloadQueued), None);
     }
 }

@@ -1,7 +1,7 @@
 //! Signal numbers and their names: parsing `TERM`, `SIGTERM`, `term`, `15`,
 //! `RTMIN+3`, and naming a signal in a log line. Numbers are Linux's.
 
-use crate::cli::parse_decimal;
+use crate::text::{Text, parse_decimal};
 
 pub type Signal = i32;
 
@@ -115,6 +115,18 @@ pub fn name(sig: Signal) -> (&'static str, Option<u64>) {
         ("SIGRTMIN+", Some((sig - SIGRTMIN) as u64))
     } else {
         ("signal ", Some(sig.max(0) as u64))
+    }
+}
+
+impl Text {
+    /// A signal's name: `SIGTERM`, `SIGRTMIN+2`.
+    pub fn signal(&mut self, sig: Signal) -> &mut Text {
+        let (text, number) = name(sig);
+        self.text(text);
+        if let Some(n) = number {
+            self.num(n);
+        }
+        self
     }
 }
 

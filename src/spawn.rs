@@ -3,9 +3,9 @@
 //! fork and exec the child allocates nothing and only makes system calls.
 //! An exec failure travels back over a close-on-exec pipe.
 
-use crate::log::Line;
 use crate::supervisor::{SpawnFailure, Step};
 use crate::sys::{self, Errno, Fd, Pid, SigSet};
+use crate::text::Text;
 
 /// What every generation is started with. Strings end with their NUL.
 pub struct Plan {
@@ -234,8 +234,8 @@ fn child_fail(report: Fd, step: u8, e: Errno) -> ! {
 
 /// `LISTEN_PID=<pid>` and a NUL, built on the stack: the child calls this
 /// between fork and exec, where nothing may allocate.
-fn listen_pid_entry(pid: Pid) -> Line {
-    let mut entry = Line::bare();
+fn listen_pid_entry(pid: Pid) -> Text {
+    let mut entry = Text::new();
     entry.text("LISTEN_PID=").num(pid.max(0) as u64).bytes(b"\0");
     entry
 }

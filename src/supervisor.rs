@@ -108,7 +108,8 @@ impl SpawnFailure {
 }
 
 /// Where a generation is in its life.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, Debug)]
+#[cfg_attr(test, derive(PartialEq))]
 enum Phase {
     /// Asked for with `Action::Spawn`; its pid comes with the answer.
     Spawning,
@@ -274,7 +275,8 @@ pub enum Event {
 }
 
 /// Where hupwatch as a whole is.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, Debug)]
+#[cfg_attr(test, derive(PartialEq))]
 enum Mode {
     /// A generation is on its way up and none serves: the first one, or a
     /// reload whose serving generation ended meanwhile. `queued`: a reload
@@ -434,7 +436,7 @@ impl Supervisor {
     }
 
     fn started(&mut self, now: Nanos, pid: Pid, out: &mut Vec<Action>) {
-        let Some(i) = self.generations.iter().position(|g| g.phase == Phase::Spawning) else { return };
+        let Some(i) = self.generations.iter().position(|g| matches!(g.phase, Phase::Spawning)) else { return };
         let warm_at = if self.policy.notify { None } else { Some(now.saturating_add(self.policy.warmup)) };
         let g = &mut self.generations[i];
         g.pid = pid;
@@ -449,7 +451,7 @@ impl Supervisor {
     }
 
     fn failed_to_spawn(&mut self, why: SpawnFailure, out: &mut Vec<Action>) {
-        let Some(i) = self.generations.iter().position(|g| g.phase == Phase::Spawning) else { return };
+        let Some(i) = self.generations.iter().position(|g| matches!(g.phase, Phase::Spawning)) else { return };
         let number = self.generations.remove(i).number;
         out.push(Action::Retire { number });
         match self.mode {
@@ -564,7 +566,7 @@ impl Supervisor {
 
     /// A process ended: a generation, by its phase, or an adopted orphan.
     fn exited(&mut self, pid: Pid, status: Status, out: &mut Vec<Action>) {
-        let Some(i) = self.generations.iter().position(|g| g.pid == pid && g.phase != Phase::Spawning) else {
+        let Some(i) = self.generations.iter().position(|g| g.pid == pid && !matches!(g.phase, Phase::Spawning)) else {
             // An adopted orphan (or a generation's stray child): nothing
             // changes. The common case when reaping thousands as PID 1.
             out.push(Action::Report(Report::OrphanReaped { pid, status }));
@@ -636,7 +638,7 @@ impl Supervisor {
         let signal = self.rewrite(received);
         for i in 0..self.generations.len() {
             let phase = self.generations[i].phase;
-            if phase != Phase::Spawning {
+            if !matches!(phase, Phase::Spawning) {
                 self.stop(now, i, signal, phase, out);
             }
         }
@@ -724,7 +726,7 @@ impl Supervisor {
     }
 
     fn serving_index(&self) -> Option<usize> {
-        self.generations.iter().position(|g| g.phase == Phase::Serving)
+        self.generations.iter().position(|g| matches!(g.phase, Phase::Serving))
     }
 
     fn serving(&self) -> Option<(u32, Pid)> {

@@ -6,6 +6,7 @@
 //! root denies `unsafe` everywhere else.
 #![allow(unsafe_code)]
 
+use crate::text::{Text, parse_decimal};
 use core::ffi::{CStr, c_char, c_int};
 
 pub type Fd = c_int;
@@ -19,6 +20,77 @@ pub const ECHILD: Errno = Errno(libc::ECHILD);
 pub const ENOENT: Errno = Errno(libc::ENOENT);
 pub const ESRCH: Errno = Errno(libc::ESRCH);
 pub const EAGAIN: Errno = Errno(libc::EAGAIN);
+
+/// The errors that the system calls hupwatch makes can report, in the usual
+/// words: two compact tables, the errno numbers (all below 256 on Linux) and
+/// the texts in the same order, each ended by a NUL. libc's strerror table
+/// would be 2 KB of a 60 KB binary.
+macro_rules! errors {
+    ($($name:ident $text:literal,)*) => {
+        const ERRNOS: &[u8] = &[$(libc::$name as u8),*];
+        const TEXTS: &str = concat!($($text, "\0"),*);
+    };
+}
+
+errors! {
+    EPERM "Operation not permitted",
+    ENOENT "No such file or directory",
+    ESRCH "No such process",
+    EINTR "Interrupted system call",
+    EIO "Input/output error",
+    E2BIG "Argument list too long",
+    ENOEXEC "Exec format error",
+    EBADF "Bad file descriptor",
+    ECHILD "No child processes",
+    EAGAIN "Resource temporarily unavailable",
+    ENOMEM "Out of memory",
+    EACCES "Permission denied",
+    EFAULT "Bad address",
+    EBUSY "Device or resource busy",
+    EEXIST "File exists",
+    ENODEV "No such device",
+    ENOTDIR "Not a directory",
+    EISDIR "Is a directory",
+    EINVAL "Invalid argument",
+    ENFILE "Too many open files in system",
+    EMFILE "Too many open files",
+    ETXTBSY "Text file busy",
+    ENOSPC "No space left on device",
+    EROFS "Read-only file system",
+    EMLINK "Too many links",
+    ENAMETOOLONG "File name too long",
+    ENOSYS "Function not implemented",
+    ELOOP "Too many levels of symbolic links",
+    ELIBBAD "Accessing a corrupted shared library",
+    ENOTSOCK "Socket operation on non-socket",
+    EPROTOTYPE "Protocol wrong type for socket",
+    EPROTONOSUPPORT "Protocol not supported",
+    EOPNOTSUPP "Operation not supported",
+    EAFNOSUPPORT "Address family not supported by protocol",
+    EADDRINUSE "Address already in use",
+    EADDRNOTAVAIL "Cannot assign requested address",
+    ENETUNREACH "Network is unreachable",
+    ENOBUFS "No buffer space available",
+    ECONNREFUSED "Connection refused",
+    EDQUOT "Disk quota exceeded",
+}
+
+/// The words for an errno, when hupwatch knows them.
+fn describe(e: Errno) -> Option<&'static [u8]> {
+    let i = ERRNOS.iter().position(|&n| n as i32 == e.0)?;
+    TEXTS.as_bytes().split(|&b| b == 0).nth(i)
+}
+
+impl Text {
+    /// What went wrong, in words for the errors hupwatch's calls can
+    /// meet, else `error N`.
+    pub fn errno(&mut self, e: Errno) -> &mut Text {
+        match describe(e) {
+            Some(words) => self.bytes(words),
+            None => self.text("error ").num(e.0.max(0) as u64),
+        }
+    }
+}
 
 fn errno() -> Errno {
     // SAFETY: __errno_location returns the calling thread's errno slot.
@@ -350,6 +422,49 @@ pub fn foreground_group(fd: Fd) -> Result<Pid, Errno> {
 pub fn set_foreground_group(fd: Fd, pgid: Pid) -> Result<(), Errno> {
     // SAFETY: TIOCSPGRP reads one pid_t from a valid pointer.
     cvt_long(unsafe { libc::syscall(libc::SYS_ioctl, fd, libc::TIOCSPGRP, &pgid as *const Pid) }).map(drop)
+}
+
+/// The live (not zombie) children of `parent`, which is hupwatch itself
+/// (its one thread's id is its pid).
+pub fn children(parent: Pid) -> Vec<Pid> {
+    let mut list = Text::new();
+    list.text("/proc/self/task/").num(parent.max(0) as u64).text("/children");
+    children_listed(parent, list.as_bytes())
+}
+
+/// The live children of `parent` listed in the file `list`
+/// (/proc/self/task/PID/children), or, when it cannot be read (a kernel
+/// without it), those found among every process in /proc.
+fn children_listed(parent: Pid, list: &[u8]) -> Vec<Pid> {
+    let mut found = Vec::new();
+    let mut add = |name: &[u8]| {
+        let pid = parse_decimal(name).unwrap_or(0) as Pid;
+        if pid > 0 && process_state(pid).is_some_and(|(state, ppid)| ppid == parent && state != b'Z') {
+            found.push(pid);
+        }
+    };
+    let mut buf = [0u8; 4096];
+    match read_file(list, &mut buf) {
+        Ok(n) => buf[..n].split(|&b| b == b' ').for_each(&mut add),
+        Err(_) => {
+            let _ = each_entry(b"/proc", add);
+        }
+    }
+    found
+}
+
+/// A process's state letter and parent pid from /proc/PID/stat.
+fn process_state(pid: Pid) -> Option<(u8, Pid)> {
+    let mut path = Text::new();
+    path.text("/proc/").num(pid as u64).text("/stat");
+    let mut buf = [0u8; 512];
+    let n = read_file(path.as_bytes(), &mut buf).ok()?;
+    // After the command name in parentheses: " S PPID ...".
+    let after = &buf[buf[..n].iter().rposition(|&b| b == b')')? + 2..n];
+    let mut fields = after.split(|&b| b == b' ');
+    let state = *fields.next()?.first()?;
+    let ppid = parse_decimal(fields.next()?)? as Pid;
+    Some((state, ppid))
 }
 
 pub fn set_child_subreaper() -> Result<(), Errno> {
@@ -1192,6 +1307,39 @@ mod tests {
         // SAFETY: raw_address wrote a sockaddr_in.
         let v4 = unsafe { &*(&raw as *const _ as *const libc::sockaddr_in) };
         assert_eq!((u16::from_be(v4.sin_port), v4.sin_addr.s_addr.to_ne_bytes()), (8000, [127, 0, 0, 1]));
+    }
+
+    #[test]
+    fn errors_in_words_or_by_number() {
+        let mut t = Text::new();
+        t.errno(ENOENT).text("; ").errno(Errno(libc::EADDRINUSE)).text("; ").errno(Errno(71));
+        assert_eq!(t.as_bytes(), b"No such file or directory; Address already in use; error 71");
+        let mut numbers = ERRNOS.to_vec();
+        numbers.sort();
+        numbers.dedup();
+        assert_eq!(numbers.len(), ERRNOS.len(), "each errno once, and none above 255");
+        assert_eq!(TEXTS.split('\0').count(), ERRNOS.len() + 1, "a text for each");
+        assert_eq!(describe(Errno(libc::EDQUOT)), Some(&b"Disk quota exceeded"[..]), "the last one");
+    }
+
+    #[test]
+    fn finds_live_children_in_proc() {
+        let me = getpid();
+        let mut sleeper = std::process::Command::new("sleep").arg("60").spawn().unwrap();
+        let mut done = std::process::Command::new("true").spawn().unwrap();
+        let pid = sleeper.id() as Pid;
+        let zombie = done.id() as Pid;
+        // Until `true` is a zombie.
+        while process_state(zombie).is_some_and(|(state, _)| state != b'Z') {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        // The scan of /proc (the test's threads each have their own children file).
+        let found = children_listed(me, b"/nonexistent");
+        assert!(found.contains(&pid) && !found.contains(&zombie), "{found:?}");
+        assert_eq!(process_state(pid).map(|(_, ppid)| ppid), Some(me));
+        let _ = sleeper.kill();
+        let _ = sleeper.wait();
+        let _ = done.wait();
     }
 
     #[test]

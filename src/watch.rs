@@ -9,7 +9,7 @@
 //! re-created paths stay watched. A burst of
 //! changes is debounced into one reload. No polling: zero cost at rest.
 
-use crate::log::{self, Level};
+use crate::log;
 use crate::path;
 use crate::sys::{self, Fd, Stat};
 
@@ -76,9 +76,7 @@ impl Watcher {
         for path in paths {
             let last = fingerprint(&path);
             if last.target.is_none() {
-                if let Some(mut l) = log::line(Level::Warn) {
-                    l.text("watched path does not exist yet: ").quoted(&path, 4096).emit();
-                }
+                log::warn(|l| l.text("watched path does not exist yet: ").quoted(&path, 4096));
             }
             w.paths.push(Watched { path, last, changed: false });
         }
@@ -107,9 +105,7 @@ impl Watcher {
                 continue;
             }
             if seen.target.is_none() {
-                if let Some(mut l) = log::line(Level::Warn) {
-                    l.text("watched path disappeared: ").quoted(&w.path, 4096).emit();
-                }
+                log::warn(|l| l.text("watched path disappeared: ").quoted(&w.path, 4096));
             }
             w.last = seen;
             w.changed = true;
