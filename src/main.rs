@@ -2,8 +2,8 @@
 //! zero-downtime reload, and behaves as a correct PID 1.
 //!
 //! `main` here only parses, runs and turns the outcome into an exit status.
-//! The C entry point lives in `sys` (the crate is `no_main` so that Rust's
-//! runtime never touches the signal state the children inherit).
+//! It is the C entry point: the crate is `no_main`, so that Rust's runtime
+//! never touches the signal state the children inherit.
 #![cfg_attr(not(test), no_main)]
 #![deny(unsafe_code)]
 
@@ -28,6 +28,18 @@ use text::Text;
 const EXIT_USAGE: i32 = 2;
 /// Exit status for hupwatch's own failure.
 const EXIT_FATAL: i32 = 1;
+
+/// The C entry point. hupwatch is built with `#![no_main]`, so Rust's runtime
+/// start-up never runs: it would set SIGPIPE to ignored and install stack
+/// overflow handlers, and the children must see the caller's signal state.
+/// No unsafe code here: `no_mangle` only names the symbol the C runtime
+/// calls, and `sys::Argv` reads the arguments.
+#[cfg(not(test))]
+#[allow(unsafe_code)]
+#[unsafe(no_mangle)]
+extern "C" fn main(argc: core::ffi::c_int, argv: sys::Argv) -> core::ffi::c_int {
+    run_main(argv.collect(argc))
+}
 
 #[cfg_attr(test, allow(dead_code))]
 fn run_main(args: Vec<OsString>) -> i32 {

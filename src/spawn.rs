@@ -7,17 +7,11 @@ use crate::supervisor::{SpawnFailure, Step};
 use crate::sys::{self, Errno, Fd, Pid, SigSet};
 use crate::text::Text;
 
-/// What every generation is started with. Strings end with their NUL.
+/// What every generation is started with.
 pub struct Plan {
-    argv: Vec<Vec<u8>>,
-    argv_ptrs: Vec<*const libc::c_char>,
-    /// hupwatch's own environment less the variables that name hupwatch:
-    /// pointers into it, which stay valid (hupwatch never changes it).
-    inherited: Vec<*const libc::c_char>,
-    /// The variables hupwatch sets (LISTEN_FDS..., NOTIFY_SOCKET).
-    own: Vec<Vec<u8>>,
-    /// The generation's environment, assembled before each fork.
-    env_ptrs: Vec<*const libc::c_char>,
+    /// The command, and hupwatch's environment less the variables that name
+    /// hupwatch, plus those it sets (LISTEN_FDS..., NOTIFY_SOCKET).
+    exec: sys::Exec,
     /// The directory each generation starts in, re-resolved at every spawn.
     cwd: Option<Vec<u8>>,
     /// The caller's signal mask and SIGCHLD disposition, restored in the child.
@@ -63,17 +57,8 @@ fn key_of(entry: &[u8]) -> &[u8] {
 
 impl Plan {
     pub fn new(opts: PlanOptions) -> Plan {
-        let argv: Vec<Vec<u8>> = opts.command.iter().map(|a| [&a[..], b"\0"].concat()).collect();
-        let inherited = sys::environment()
-            .filter(|entry| !OWN_VARIABLES.contains(&key_of(entry.to_bytes())))
-            .map(|entry| entry.as_ptr())
-            .collect();
         let mut plan = Plan {
-            argv_ptrs: argv.iter().map(|a| a.as_ptr() as *const libc::c_char).chain([core::ptr::null()]).collect(),
-            argv,
-            inherited,
-            own: Vec::new(),
-            env_ptrs: Vec::new(),
+            exec: sys::Exec::new(opts.command, |entry| OWN_VARIABLES.contains(&key_of(entry))),
             cwd: opts.cwd,
             mask: opts.mask,
             sigchld_ignored: opts.sigchld_ignored,
@@ -91,28 +76,19 @@ impl Plan {
     /// Sets (or replaces) one of hupwatch's variables for the next spawns
     /// (the value holds no NUL byte).
     pub fn set_env(&mut self, key: &[u8], value: &[u8]) {
-        let entry = [key, b"=", value, b"\0"].concat();
-        match self.own.iter_mut().find(|e| key_of(e) == key) {
-            Some(e) => *e = entry,
-            None => self.own.push(entry),
-        }
+        self.exec.set_env(key, value);
     }
 
     /// The command's name as the user typed it.
     pub fn program(&self) -> &[u8] {
-        self.argv.first().map_or(b"", |a| &a[..a.len() - 1])
+        self.exec.program()
     }
 
     /// Forks and execs one generation. Returns once the child has exec'd (or
     /// failed to), so a missing command is known at once.
     pub fn spawn(&mut self) -> Result<Pid, SpawnFailure> {
         let fail = |step| move |errno| SpawnFailure { step, errno };
-        // The environment, with a last slot before the NULL for the child's
-        // own LISTEN_PID. Its capacity is reused, so nothing grows per spawn.
-        self.env_ptrs.clear();
-        self.env_ptrs.extend_from_slice(&self.inherited);
-        self.env_ptrs.extend(self.own.iter().map(|e| e.as_ptr() as *const libc::c_char));
-        self.env_ptrs.extend([core::ptr::null(), core::ptr::null()]);
+        self.exec.prepare();
         let (report_r, report_w) = sys::pipe().map_err(fail(Step::Pipe))?;
         // Keep the pipe out of the range the passed sockets move into.
         let first_free = 3 + self.pass_fds.len() as Fd;
@@ -182,48 +158,18 @@ impl Plan {
             let _ = sys::dup2(fd, target);
         }
         sys::cloexec_from(3 + self.pass_fds.len() as Fd);
-        let listen_pid = listen_pid_entry(sys::getpid());
-        if !self.pass_fds.is_empty() {
-            let slot = self.env_ptrs.len() - 2;
-            self.env_ptrs[slot] = listen_pid.as_bytes().as_ptr() as *const libc::c_char;
-        }
+        // With sockets, the child's own LISTEN_PID.
+        let mut listen_pid = listen_pid_entry(sys::getpid());
+        let extra: &[&[u8]] = if self.pass_fds.is_empty() { &[] } else { &[listen_pid.ended_by(0)] };
         if let Some(cwd) = &self.cwd {
             if let Err(e) = sys::chdir(cwd) {
                 child_fail(report, 1, e);
             }
         }
         let _ = sys::set_signal_mask(self.mask);
-        let e = exec_search(self.program(), &self.argv_ptrs, &self.env_ptrs);
+        let e = self.exec.execvp(extra);
         child_fail(report, 2, e)
     }
-}
-
-/// The directories searched when $PATH is not set (musl's and glibc's).
-const DEFAULT_PATH: &[u8] = b"/usr/local/bin:/bin:/usr/bin";
-
-/// execvp(3)'s search, without allocating (the child runs it between fork
-/// and exec): `file` itself when it holds a slash, else `DIR/file` for each
-/// directory of hupwatch's $PATH in turn (an empty one is the working
-/// directory) until one runs. As in execvp, EACCES from any of them wins
-/// over "not found", and any other error ends the search. A file that is
-/// not an executable format is not handed to /bin/sh: it fails (126).
-fn exec_search(file: &[u8], argv: &[*const libc::c_char], envp: &[*const libc::c_char]) -> Errno {
-    if file.is_empty() {
-        return sys::ENOENT;
-    }
-    if file.contains(&b'/') {
-        return sys::execve(&[file], argv, envp);
-    }
-    let mut result = sys::ENOENT;
-    for dir in sys::getenv(b"PATH").unwrap_or(DEFAULT_PATH).split(|&b| b == b':') {
-        let dir: &[u8] = if dir.is_empty() { b"." } else { dir };
-        match sys::execve(&[dir, b"/", file], argv, envp) {
-            e @ Errno(libc::EACCES) => result = e,
-            Errno(libc::ENOENT | libc::ENOTDIR) => {}
-            e => return e,
-        }
-    }
-    result
 }
 
 fn child_fail(report: Fd, step: u8, e: Errno) -> ! {
@@ -232,11 +178,11 @@ fn child_fail(report: Fd, step: u8, e: Errno) -> ! {
     sys::exit_now(if e == sys::ENOENT { 127 } else { 126 })
 }
 
-/// `LISTEN_PID=<pid>` and a NUL, built on the stack: the child calls this
-/// between fork and exec, where nothing may allocate.
+/// `LISTEN_PID=<pid>`, built on the stack: the child calls this between
+/// fork and exec, where nothing may allocate.
 fn listen_pid_entry(pid: Pid) -> Text {
     let mut entry = Text::new();
-    entry.text("LISTEN_PID=").num(pid.max(0) as u64).bytes(b"\0");
+    entry.text("LISTEN_PID=").num(pid.max(0) as u64);
     entry
 }
 
@@ -259,7 +205,7 @@ mod tests {
 
     #[test]
     fn listen_pid_is_built_without_allocating() {
-        assert_eq!(listen_pid_entry(4194304).as_bytes(), b"LISTEN_PID=4194304\0");
-        assert_eq!(listen_pid_entry(7).as_bytes(), b"LISTEN_PID=7\0");
+        assert_eq!(listen_pid_entry(4194304).ended_by(0), b"LISTEN_PID=4194304\0");
+        assert_eq!(listen_pid_entry(7).as_bytes(), b"LISTEN_PID=7");
     }
 }

@@ -1,0 +1,232 @@
+//! Sockets: the addresses hupwatch binds, connects and sends to, listening,
+//! and notify messages with their sender's credentials.
+#![allow(unsafe_code)]
+
+use super::*;
+use core::ffi::{c_char, c_int};
+
+/// send(2) without blocking and without SIGPIPE, the flags given per call
+/// so that the descriptor's shared open file description stays as it is.
+pub fn send_nonblocking(fd: Fd, buf: &[u8]) -> Result<usize, Errno> {
+    let flags = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
+    // SAFETY: buf is readable for its length; no address.
+    cvt_long(unsafe {
+        libc::syscall(libc::SYS_sendto, fd, buf.as_ptr(), buf.len(), flags, core::ptr::null::<u8>(), 0usize)
+    })
+    .map(|n| n as usize)
+}
+
+/// listen(2) again on a bound socket: raises the backlog to `backlog`.
+pub fn listen(fd: Fd, backlog: c_int) -> Result<(), Errno> {
+    // SAFETY: plain system call on integers.
+    cvt(unsafe { libc::listen(fd, backlog) }).map(drop)
+}
+
+/// Turns on a boolean SOL_SOCKET option (SO_REUSEADDR, SO_PASSCRED).
+pub fn enable_socket_option(fd: Fd, option: c_int) -> Result<(), Errno> {
+    let on: c_int = 1;
+    let len = core::mem::size_of::<c_int>() as libc::socklen_t;
+    // SAFETY: on is a valid int of the given length.
+    cvt(unsafe { libc::setsockopt(fd, libc::SOL_SOCKET, option, &on as *const c_int as *const libc::c_void, len) })
+        .map(drop)
+}
+
+/// A close-on-exec socket of the address's family.
+pub fn socket(address: &SockName, kind: c_int) -> Result<OwnedFd, Errno> {
+    let family = match address {
+        SockName::Inet(..) => libc::AF_INET,
+        SockName::Inet6(..) => libc::AF_INET6,
+        SockName::Unix(_) => libc::AF_UNIX,
+    };
+    // SAFETY: plain system call on integers.
+    cvt_long(unsafe { libc::syscall(libc::SYS_socket, family, kind | libc::SOCK_CLOEXEC, 0) })
+        .map(|fd| OwnedFd(fd as Fd))
+}
+
+/// An address in the kernel's layout, and its length.
+fn raw_address(address: &SockName) -> Result<(libc::sockaddr_storage, libc::socklen_t), Errno> {
+    // SAFETY: sockaddr_storage is plain old data; all-zero is a valid value.
+    let mut storage: libc::sockaddr_storage = unsafe { core::mem::zeroed() };
+    let p = &mut storage as *mut libc::sockaddr_storage;
+    let len = match address {
+        SockName::Inet(ip, port) => {
+            // SAFETY: sockaddr_storage is large and aligned enough for any address.
+            let a = unsafe { &mut *(p as *mut libc::sockaddr_in) };
+            a.sin_family = libc::AF_INET as libc::sa_family_t;
+            a.sin_port = port.to_be();
+            a.sin_addr.s_addr = u32::from_ne_bytes(*ip);
+            core::mem::size_of::<libc::sockaddr_in>()
+        }
+        SockName::Inet6(ip, port) => {
+            // SAFETY: as above.
+            let a = unsafe { &mut *(p as *mut libc::sockaddr_in6) };
+            a.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+            a.sin6_port = port.to_be();
+            a.sin6_addr.s6_addr = *ip;
+            core::mem::size_of::<libc::sockaddr_in6>()
+        }
+        SockName::Unix(path) => {
+            // SAFETY: as above.
+            let a = unsafe { &mut *(p as *mut libc::sockaddr_un) };
+            a.sun_family = libc::AF_UNIX as libc::sa_family_t;
+            // `@name` is abstract: a leading NUL and no terminating one.
+            let (bytes, start, nul) = match path.strip_prefix(b"@") {
+                Some(name) => (name, 1, 0),
+                None => (&path[..], 0, 1),
+            };
+            if start + bytes.len() + nul > a.sun_path.len() {
+                return Err(Errno(libc::ENAMETOOLONG));
+            }
+            if nul == 1 && has_nul(bytes) {
+                return Err(Errno(libc::EINVAL));
+            }
+            for (slot, &b) in a.sun_path[start..].iter_mut().zip(bytes) {
+                *slot = b as c_char;
+            }
+            core::mem::size_of::<libc::sa_family_t>() + start + bytes.len() + nul
+        }
+    };
+    Ok((storage, len as libc::socklen_t))
+}
+
+pub fn bind(fd: Fd, address: &SockName) -> Result<(), Errno> {
+    let (raw, len) = raw_address(address)?;
+    // SAFETY: raw holds a valid address of length len.
+    cvt(unsafe { libc::bind(fd, &raw as *const _ as *const libc::sockaddr, len) }).map(drop)
+}
+
+pub fn connect(fd: Fd, address: &SockName) -> Result<(), Errno> {
+    let (raw, len) = raw_address(address)?;
+    // SAFETY: raw holds a valid address of length len.
+    cvt_r(|| cvt(unsafe { libc::connect(fd, &raw as *const _ as *const libc::sockaddr, len) })).map(drop)
+}
+
+/// Sends one datagram without blocking and without SIGPIPE.
+pub fn send_to(fd: Fd, buf: &[u8], address: &SockName) -> Result<usize, Errno> {
+    let (raw, len) = raw_address(address)?;
+    // SAFETY: buf is readable for its length; raw holds a valid address of length len.
+    cvt_size(unsafe {
+        libc::sendto(
+            fd,
+            buf.as_ptr() as *const libc::c_void,
+            buf.len(),
+            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+            &raw as *const _ as *const libc::sockaddr,
+            len,
+        )
+    })
+}
+
+/// Receives one datagram without blocking, with the sender's pid from
+/// SCM_CREDENTIALS (`None` when the kernel attached none).
+pub fn recv_with_sender(fd: Fd, buf: &mut [u8]) -> Result<Option<(usize, Option<Pid>)>, Errno> {
+    // Room for one ucred control message, aligned for cmsghdr.
+    let mut control = [0u64; 8];
+    let mut iov = libc::iovec { iov_base: buf.as_mut_ptr() as *mut libc::c_void, iov_len: buf.len() };
+    // SAFETY: msghdr is plain old data; all-zero is a valid value.
+    let mut msg: libc::msghdr = unsafe { core::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr() as *mut libc::c_void;
+    msg.msg_controllen = core::mem::size_of_val(&control) as _;
+    // SAFETY: msg points at valid buffers that outlive the call.
+    let flags = libc::MSG_DONTWAIT | libc::MSG_CMSG_CLOEXEC;
+    let n = match cvt_long(unsafe { libc::syscall(libc::SYS_recvmsg, fd, &mut msg as *mut libc::msghdr, flags) }) {
+        Ok(n) => n,
+        Err(EAGAIN) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let mut sender = None;
+    // SAFETY: msg was filled in by recvmsg; CMSG_FIRSTHDR walks its control buffer.
+    let mut cmsg = unsafe { libc::CMSG_FIRSTHDR(&msg) };
+    while !cmsg.is_null() {
+        // SAFETY: cmsg points into `control`, inside msg_controllen.
+        let header = unsafe { &*cmsg };
+        if header.cmsg_level == libc::SOL_SOCKET && header.cmsg_type == libc::SCM_CREDENTIALS {
+            // SAFETY: an SCM_CREDENTIALS message carries one ucred; read unaligned to be safe.
+            let cred: libc::ucred = unsafe { core::ptr::read_unaligned(libc::CMSG_DATA(cmsg) as *const libc::ucred) };
+            sender = Some(cred.pid);
+        } else if header.cmsg_level == libc::SOL_SOCKET && header.cmsg_type == libc::SCM_RIGHTS {
+            // Descriptors sent to us are not wanted: close them.
+            // SAFETY: CMSG_LEN is arithmetic on its argument.
+            let empty = unsafe { libc::CMSG_LEN(0) } as usize;
+            let count = (header.cmsg_len as usize).saturating_sub(empty) / core::mem::size_of::<c_int>();
+            for i in 0..count {
+                // SAFETY: SCM_RIGHTS data holds `count` ints inside the control buffer.
+                let fd = unsafe { core::ptr::read_unaligned((libc::CMSG_DATA(cmsg) as *const c_int).add(i)) };
+                close(fd);
+            }
+        }
+        // SAFETY: as above; returns NULL after the last header.
+        cmsg = unsafe { libc::CMSG_NXTHDR(&msg, cmsg) };
+    }
+    Ok(Some((n as usize, sender)))
+}
+
+/// A socket address: what getsockname(2) reports, and what hupwatch binds,
+/// connects and sends to.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum SockName {
+    Inet([u8; 4], u16),
+    Inet6([u8; 16], u16),
+    /// A path, or `@name` for an abstract socket.
+    Unix(Vec<u8>),
+}
+
+pub fn getsockname(fd: Fd) -> Option<SockName> {
+    // SAFETY: sockaddr_storage is plain old data; all-zero is a valid value.
+    let mut storage: libc::sockaddr_storage = unsafe { core::mem::zeroed() };
+    let mut len = core::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: storage is large enough for any address; len says how large.
+    let ret = unsafe { libc::getsockname(fd, &mut storage as *mut _ as *mut libc::sockaddr, &mut len) };
+    if ret != 0 {
+        return None;
+    }
+    let p = &storage as *const libc::sockaddr_storage;
+    match storage.ss_family as c_int {
+        libc::AF_INET => {
+            // SAFETY: the family says the storage holds a sockaddr_in.
+            let a = unsafe { &*(p as *const libc::sockaddr_in) };
+            Some(SockName::Inet(a.sin_addr.s_addr.to_ne_bytes(), u16::from_be(a.sin_port)))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: the family says the storage holds a sockaddr_in6.
+            let a = unsafe { &*(p as *const libc::sockaddr_in6) };
+            Some(SockName::Inet6(a.sin6_addr.s6_addr, u16::from_be(a.sin6_port)))
+        }
+        libc::AF_UNIX => {
+            // SAFETY: the family says the storage holds a sockaddr_un.
+            let a = unsafe { &*(p as *const libc::sockaddr_un) };
+            let offset = core::mem::size_of::<libc::sa_family_t>();
+            let n = (len as usize).saturating_sub(offset).min(a.sun_path.len());
+            let raw: Vec<u8> = a.sun_path[..n].iter().map(|&c| c as u8).collect();
+            Some(SockName::Unix(match raw.split_first() {
+                Some((0, name)) => [b"@", name].concat(),
+                _ => raw.split(|&b| b == 0).next().unwrap_or_default().to_vec(),
+            }))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn socket_addresses_in_the_kernel_layout() {
+        let (_, len) = raw_address(&SockName::Unix(b"/run/x.sock".to_vec())).unwrap();
+        assert_eq!(len as usize, 2 + 11 + 1);
+        let (raw, len) = raw_address(&SockName::Unix(b"@name".to_vec())).unwrap();
+        assert_eq!(len as usize, 2 + 1 + 4, "abstract: a leading NUL, no trailing one");
+        // SAFETY: raw_address wrote a sockaddr_un.
+        let un = unsafe { &*(&raw as *const _ as *const libc::sockaddr_un) };
+        assert_eq!(un.sun_path[..5].iter().map(|&c| c as u8).collect::<Vec<_>>(), b"\0name");
+        assert_eq!(raw_address(&SockName::Unix(vec![b'a'; 108])).err(), Some(Errno(libc::ENAMETOOLONG)));
+        assert_eq!(raw_address(&SockName::Unix(b"a\0b".to_vec())).err(), Some(Errno(libc::EINVAL)));
+        let (raw, _) = raw_address(&SockName::Inet([127, 0, 0, 1], 8000)).unwrap();
+        // SAFETY: raw_address wrote a sockaddr_in.
+        let v4 = unsafe { &*(&raw as *const _ as *const libc::sockaddr_in) };
+        assert_eq!((u16::from_be(v4.sin_port), v4.sin_addr.s_addr.to_ne_bytes()), (8000, [127, 0, 0, 1]));
+    }
+}

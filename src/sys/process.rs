@@ -1,0 +1,375 @@
+//! Processes: identity, fork and exec, signals to others, waiting for
+//! children, the process group and the terminal, the children /proc lists,
+//! and the C runtime's exit.
+#![allow(unsafe_code)]
+
+use super::*;
+use crate::text::parse_decimal;
+use core::ffi::{CStr, c_char, c_int};
+
+pub type Pid = libc::pid_t;
+
+/// musl's assert handler, replaced: libunwind (linked, never run with
+/// immediate-abort panics) names it, and musl's would bring in fprintf and
+/// stdio (about 1 KB). hupwatch itself never asserts.
+#[cfg(all(not(test), target_env = "musl"))]
+#[unsafe(no_mangle)]
+pub extern "C" fn __assert_fail(_: *const c_char, _: *const c_char, _: c_int, _: *const c_char) -> ! {
+    // SAFETY: abort never returns.
+    unsafe { libc::abort() }
+}
+
+/// musl's exit, replaced by one that ends the process at once: hupwatch
+/// registers no atexit handler and writes through no stdio stream, but
+/// libunwind (linked, never run) names fprintf and fwrite, which bring
+/// musl's stdio into the link, and musl's exit would then keep it alive to
+/// flush it at exit (about 900 bytes). C's main returning calls this.
+#[cfg(all(not(test), target_env = "musl"))]
+#[unsafe(no_mangle)]
+pub extern "C" fn exit(code: c_int) -> ! {
+    exit_now(code)
+}
+
+/// Ends the process at once: no destructors, no stdio flushing.
+pub fn exit_now(code: c_int) -> ! {
+    // SAFETY: _exit is async-signal-safe and never returns.
+    unsafe { libc::_exit(code) }
+}
+
+pub fn getpid() -> Pid {
+    // SAFETY: getpid cannot fail.
+    unsafe { libc::getpid() }
+}
+
+pub fn getppid() -> Pid {
+    // SAFETY: getppid cannot fail.
+    unsafe { libc::getppid() }
+}
+
+pub enum Forked {
+    Child,
+    Parent(Pid),
+}
+
+#[cfg(target_env = "musl")]
+unsafe extern "C" {
+    /// musl's fork without the atfork machinery: fork() itself would take
+    /// the malloc lock and so link libc's allocator, which hupwatch replaces.
+    fn _Fork() -> Pid;
+}
+
+/// fork(2). hupwatch is single-threaded, so the child may run any code that
+/// does not allocate; the callers keep to async-signal-safe calls.
+pub fn fork() -> Result<Forked, Errno> {
+    #[cfg(target_env = "musl")]
+    // SAFETY: single-threaded process; the child only makes raw system calls.
+    let pid = cvt(unsafe { _Fork() })?;
+    #[cfg(not(target_env = "musl"))]
+    // SAFETY: as above.
+    let pid = cvt(unsafe { libc::fork() })?;
+    Ok(if pid == 0 { Forked::Child } else { Forked::Parent(pid) })
+}
+
+pub fn setpgid(pid: Pid, pgid: Pid) -> Result<(), Errno> {
+    // SAFETY: plain system call on integers.
+    cvt(unsafe { libc::setpgid(pid, pgid) }).map(drop)
+}
+
+pub fn kill(pid: Pid, sig: c_int) -> Result<(), Errno> {
+    // SAFETY: plain system call on integers.
+    cvt(unsafe { libc::kill(pid, sig) }).map(drop)
+}
+
+/// How a process ended, as waitpid(2) reports it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Status {
+    Exited(u8),
+    Killed(c_int),
+}
+
+impl Status {
+    /// The shell convention: the exit code, or 128 + N when killed by signal N.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Status::Exited(code) => code,
+            Status::Killed(sig) => (128 + sig).clamp(0, 255) as u8,
+        }
+    }
+}
+
+fn decode_status(status: c_int) -> Status {
+    if libc::WIFSIGNALED(status) {
+        Status::Killed(libc::WTERMSIG(status))
+    } else {
+        Status::Exited(libc::WEXITSTATUS(status) as u8)
+    }
+}
+
+/// One waitpid(-1, WNOHANG): `Ok(None)` when children exist but none has
+/// ended, `Err(ECHILD)` when there are no children at all.
+pub fn reap_one() -> Result<Option<(Pid, Status)>, Errno> {
+    let mut status: c_int = 0;
+    // SAFETY: status is a valid out-pointer.
+    match cvt_r(|| cvt(unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) }))? {
+        0 => Ok(None),
+        pid => Ok(Some((pid, decode_status(status)))),
+    }
+}
+
+/// Blocking waitpid for one known child (used for a child whose exec failed).
+pub fn wait_for(pid: Pid) -> Result<Status, Errno> {
+    let mut status: c_int = 0;
+    // SAFETY: status is a valid out-pointer.
+    cvt_r(|| cvt(unsafe { libc::waitpid(pid, &mut status, 0) }))?;
+    Ok(decode_status(status))
+}
+
+/// Whether the real and effective user and group ids differ (a setuid or
+/// setgid executable).
+pub fn ids_differ() -> bool {
+    // SAFETY: the four id calls cannot fail.
+    unsafe { libc::getuid() != libc::geteuid() || libc::getgid() != libc::getegid() }
+}
+
+pub fn getpgrp() -> Pid {
+    // SAFETY: getpgrp cannot fail.
+    unsafe { libc::getpgrp() }
+}
+
+/// The foreground process group of the terminal `fd` (tcgetpgrp).
+pub fn foreground_group(fd: Fd) -> Result<Pid, Errno> {
+    let mut pgid: Pid = 0;
+    // SAFETY: TIOCGPGRP writes one pid_t to a valid out-pointer.
+    cvt_long(unsafe { libc::syscall(libc::SYS_ioctl, fd, libc::TIOCGPGRP, &mut pgid as *mut Pid) })?;
+    Ok(pgid)
+}
+
+/// Makes `pgid` the foreground process group of the terminal `fd`
+/// (tcsetpgrp); allocates nothing, so the child may call it after fork.
+pub fn set_foreground_group(fd: Fd, pgid: Pid) -> Result<(), Errno> {
+    // SAFETY: TIOCSPGRP reads one pid_t from a valid pointer.
+    cvt_long(unsafe { libc::syscall(libc::SYS_ioctl, fd, libc::TIOCSPGRP, &pgid as *const Pid) }).map(drop)
+}
+
+/// The live (not zombie) children of `parent`, which is hupwatch itself
+/// (its one thread's id is its pid).
+pub fn children(parent: Pid) -> Vec<Pid> {
+    let mut list = Text::new();
+    list.text("/proc/self/task/").num(parent.max(0) as u64).text("/children");
+    children_listed(parent, list.as_bytes())
+}
+
+/// The live children of `parent` listed in the file `list`
+/// (/proc/self/task/PID/children), or, when it cannot be read (a kernel
+/// without it), those found among every process in /proc.
+fn children_listed(parent: Pid, list: &[u8]) -> Vec<Pid> {
+    let mut found = Vec::new();
+    let mut add = |name: &[u8]| {
+        let pid = parse_decimal(name).unwrap_or(0) as Pid;
+        if pid > 0 && process_state(pid).is_some_and(|(state, ppid)| ppid == parent && state != b'Z') {
+            found.push(pid);
+        }
+    };
+    let mut buf = [0u8; 4096];
+    match read_file(list, &mut buf) {
+        Ok(n) => buf[..n].split(|&b| b == b' ').for_each(&mut add),
+        Err(_) => {
+            let _ = each_entry(b"/proc", add);
+        }
+    }
+    found
+}
+
+/// A process's state letter and parent pid from /proc/PID/stat.
+fn process_state(pid: Pid) -> Option<(u8, Pid)> {
+    let mut path = Text::new();
+    path.text("/proc/").num(pid as u64).text("/stat");
+    let mut buf = [0u8; 512];
+    let n = read_file(path.as_bytes(), &mut buf).ok()?;
+    // After the command name in parentheses: " S PPID ...".
+    let after = &buf[buf[..n].iter().rposition(|&b| b == b')')? + 2..n];
+    let mut fields = after.split(|&b| b == b' ');
+    let state = *fields.next()?.first()?;
+    let ppid = parse_decimal(fields.next()?)? as Pid;
+    Some((state, ppid))
+}
+
+pub fn set_child_subreaper() -> Result<(), Errno> {
+    // SAFETY: prctl with integer arguments only.
+    cvt(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1 as libc::c_ulong, 0, 0, 0) }).map(drop)
+}
+
+pub fn set_parent_death_signal(sig: c_int) -> Result<(), Errno> {
+    // SAFETY: prctl with integer arguments only.
+    cvt(unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0) }).map(drop)
+}
+
+/// chdir(2); allocates nothing, so the child may call it after fork.
+pub fn chdir(path: &[u8]) -> Result<(), Errno> {
+    let path = CText::new(path)?;
+    // SAFETY: path is NUL-terminated.
+    cvt(unsafe { libc::chdir(path.ptr()) }).map(drop)
+}
+
+/// A command and its environment as execve(2) takes them: NUL-terminated
+/// strings and NULL-terminated arrays of pointers to them. The strings are
+/// owned here, beside the arrays that point into them, so that no pointer
+/// outlives its bytes; the inherited environment is pointed to where it is
+/// (`environ`, which hupwatch never changes). Set up before fork (that
+/// allocates); the child only calls `execve`, which allocates nothing.
+pub struct Exec {
+    argv: Vec<Vec<u8>>,
+    argv_ptrs: Vec<*const c_char>,
+    /// hupwatch's own environment, less the variables the caller dropped.
+    inherited: Vec<*const c_char>,
+    /// `KEY=VALUE` entries set by hupwatch, each with its NUL.
+    own: Vec<Vec<u8>>,
+    /// inherited, then own, then `CHILD_SLOTS` slots the child fills, then NULL.
+    env_ptrs: Vec<*const c_char>,
+}
+
+/// How many environment entries the child may add (its LISTEN_PID).
+const CHILD_SLOTS: usize = 1;
+
+/// The directories searched when $PATH is not set (musl's and glibc's).
+const DEFAULT_PATH: &[u8] = b"/usr/local/bin:/bin:/usr/bin";
+
+impl Exec {
+    /// `command` (its words hold no NUL: they come from argv) with
+    /// hupwatch's environment less the entries `dropped` says so of.
+    pub fn new(command: &[Vec<u8>], dropped: impl Fn(&[u8]) -> bool) -> Exec {
+        let argv: Vec<Vec<u8>> = command.iter().map(|a| [&a[..], b"\0"].concat()).collect();
+        let argv_ptrs = argv.iter().map(|a| a.as_ptr() as *const c_char).chain([core::ptr::null()]).collect();
+        let inherited = environment().filter(|e| !dropped(e.to_bytes())).map(CStr::as_ptr).collect();
+        Exec { argv, argv_ptrs, inherited, own: Vec::new(), env_ptrs: Vec::new() }
+    }
+
+    /// The command's name as the user typed it.
+    pub fn program(&self) -> &[u8] {
+        self.argv.first().map_or(b"", |a| &a[..a.len() - 1])
+    }
+
+    /// Sets (or replaces) one of hupwatch's variables for the next execs
+    /// (`value` holds no NUL byte).
+    pub fn set_env(&mut self, key: &[u8], value: &[u8]) {
+        let entry = [key, b"=", value, b"\0"].concat();
+        match self.own.iter_mut().find(|e| e.split(|&b| b == b'=').next() == Some(key)) {
+            Some(e) => *e = entry,
+            None => self.own.push(entry),
+        }
+    }
+
+    /// Assembles the environment's pointers for the next fork. Its capacity
+    /// is reused, so nothing grows per spawn.
+    pub fn prepare(&mut self) {
+        self.env_ptrs.clear();
+        self.env_ptrs.extend_from_slice(&self.inherited);
+        self.env_ptrs.extend(self.own.iter().map(|e| e.as_ptr() as *const c_char));
+        self.env_ptrs.extend([core::ptr::null(); CHILD_SLOTS + 1]);
+    }
+
+    /// execvp(3)'s search, without allocating (the child runs it between
+    /// fork and exec), with `extra` (each a `KEY=VALUE` ending with its
+    /// NUL, on the caller's stack) added to the environment prepared before
+    /// fork: the program itself when its name holds a slash, else
+    /// `DIR/program` for each directory of hupwatch's $PATH in turn (an
+    /// empty one is the working directory) until one runs. As in execvp,
+    /// EACCES from any of them wins over "not found", and any other error
+    /// ends the search. A file that is not an executable format is not
+    /// handed to /bin/sh: it fails (126). Returns only on failure.
+    pub fn execvp(&mut self, extra: &[&[u8]]) -> Errno {
+        let first_slot = self.env_ptrs.len() - 1 - CHILD_SLOTS;
+        for (slot, entry) in self.env_ptrs[first_slot..].iter_mut().zip(extra.iter().take(CHILD_SLOTS)) {
+            debug_assert!(entry.last() == Some(&0));
+            *slot = entry.as_ptr() as *const c_char;
+        }
+        let file = self.argv.first().map_or(&b""[..], |a| &a[..a.len() - 1]);
+        if file.is_empty() {
+            return ENOENT;
+        }
+        if file.contains(&b'/') {
+            return self.execve(&[file]);
+        }
+        let mut result = ENOENT;
+        for dir in getenv(b"PATH").unwrap_or(DEFAULT_PATH).split(|&b| b == b':') {
+            let dir: &[u8] = if dir.is_empty() { b"." } else { dir };
+            match self.execve(&[dir, b"/", file]) {
+                e @ Errno(libc::EACCES) => result = e,
+                Errno(libc::ENOENT | libc::ENOTDIR) => {}
+                e => return e,
+            }
+        }
+        result
+    }
+
+    /// execve(2) of the path made of `parts`: returns only on failure.
+    fn execve(&self, parts: &[&[u8]]) -> Errno {
+        let path = match CText::join(parts) {
+            Ok(path) => path,
+            Err(e) => return e,
+        };
+        // SAFETY: path is NUL-terminated; every pointer in argv_ptrs and
+        // env_ptrs is NULL (the last ones, or an unused slot, which ends the
+        // array early) or points to a NUL-terminated string that outlives
+        // the call: argv and own are owned by self, inherited entries live
+        // as long as the process, the extra entries as long as the caller's
+        // frame, and execve only returns on failure.
+        unsafe { libc::execve(path.ptr(), self.argv_ptrs.as_ptr(), self.env_ptrs.as_ptr()) };
+        errno()
+    }
+}
+
+pub fn getpgid(pid: Pid) -> Result<Pid, Errno> {
+    // SAFETY: plain system call on integers.
+    cvt(unsafe { libc::getpgid(pid) })
+}
+
+/// The command line as the C runtime hands it to `main`. Only the C runtime
+/// makes one (the type has no constructor), so its pointers are valid.
+#[cfg(not(test))]
+#[repr(transparent)]
+pub struct Argv(*const *const c_char);
+
+#[cfg(not(test))]
+impl Argv {
+    /// The `count` arguments as bytes.
+    pub fn collect(&self, count: c_int) -> Vec<std::ffi::OsString> {
+        use std::os::unix::ffi::OsStringExt;
+        let mut args = Vec::new();
+        for i in 0..count.max(0) as usize {
+            // SAFETY: the C runtime passes argc valid pointers in argv.
+            let p = unsafe { *self.0.add(i) };
+            if p.is_null() {
+                break;
+            }
+            // SAFETY: each argv entry is a NUL-terminated string.
+            args.push(std::ffi::OsString::from_vec(unsafe { CStr::from_ptr(p) }.to_bytes().to_vec()));
+        }
+        args
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_live_children_in_proc() {
+        let me = getpid();
+        let mut sleeper = std::process::Command::new("sleep").arg("60").spawn().unwrap();
+        let mut done = std::process::Command::new("true").spawn().unwrap();
+        let pid = sleeper.id() as Pid;
+        let zombie = done.id() as Pid;
+        // Until `true` is a zombie.
+        while process_state(zombie).is_some_and(|(state, _)| state != b'Z') {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        // The scan of /proc (the test's threads each have their own children file).
+        let found = children_listed(me, b"/nonexistent");
+        assert!(found.contains(&pid) && !found.contains(&zombie), "{found:?}");
+        assert_eq!(process_state(pid).map(|(_, ppid)| ppid), Some(me));
+        let _ = sleeper.kill();
+        let _ = sleeper.wait();
+        let _ = done.wait();
+    }
+}
