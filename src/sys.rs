@@ -131,8 +131,15 @@ fn round_up(n: usize, to: usize) -> usize {
 /// Fresh zeroed pages; null when the kernel has none.
 fn map(len: usize) -> *mut u8 {
     let (prot, flags) = (libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS);
+    // 32-bit targets map with mmap2: i386's SYS_mmap is the old call that
+    // takes a pointer to its arguments, and 32-bit ARM has none. The offset
+    // (0 here) counts pages instead of bytes.
+    #[cfg(target_pointer_width = "32")]
+    let nr = libc::SYS_mmap2;
+    #[cfg(target_pointer_width = "64")]
+    let nr = libc::SYS_mmap;
     // SAFETY: an anonymous private mapping touches no existing memory.
-    let p = unsafe { libc::syscall(libc::SYS_mmap, 0usize, len, prot, flags, -1 as c_int, 0usize) };
+    let p = unsafe { libc::syscall(nr, 0usize, len, prot, flags, -1 as c_int, 0usize) };
     if p == -1 { core::ptr::null_mut() } else { p as *mut u8 }
 }
 
@@ -439,6 +446,7 @@ impl Stat {
 }
 
 /// stat(2), or lstat(2) when `follow` is false.
+#[cfg(target_pointer_width = "64")]
 pub fn stat(path: &[u8], follow: bool) -> Result<Stat, Errno> {
     // SAFETY: stat is plain old data; all-zero is a valid value.
     let mut st: libc::stat = unsafe { core::mem::zeroed() };
@@ -452,6 +460,30 @@ pub fn stat(path: &[u8], follow: bool) -> Result<Stat, Errno> {
         mode: st.st_mode,
         size: st.st_size as i64,
         times: [st.st_mtime as i64, st.st_mtime_nsec as i64, st.st_ctime as i64, st.st_ctime_nsec as i64],
+    })
+}
+
+/// stat(2) on 32-bit targets, through statx (Linux 4.11): they have no
+/// newfstatat, and fstatat64's struct differs per architecture and holds
+/// 32-bit times, while statx has one layout everywhere with 64-bit times.
+#[cfg(target_pointer_width = "32")]
+pub fn stat(path: &[u8], follow: bool) -> Result<Stat, Errno> {
+    let path = CText::new(path)?;
+    // SAFETY: statx is plain old data; all-zero is a valid value.
+    let mut st: libc::statx = unsafe { core::mem::zeroed() };
+    let flags = if follow { 0 } else { libc::AT_SYMLINK_NOFOLLOW };
+    let buf = &mut st as *mut libc::statx;
+    // SAFETY: path is NUL-terminated; buf is a valid out-pointer for statx.
+    cvt_long(unsafe {
+        libc::syscall(libc::SYS_statx, libc::AT_FDCWD, path.ptr(), flags, libc::STATX_BASIC_STATS, buf)
+    })?;
+    let (m, c) = (st.stx_mtime, st.stx_ctime);
+    Ok(Stat {
+        dev: (st.stx_dev_major as u64) << 32 | st.stx_dev_minor as u64,
+        ino: st.stx_ino,
+        mode: st.stx_mode as u32,
+        size: st.stx_size as i64,
+        times: [m.tv_sec, m.tv_nsec as i64, c.tv_sec, c.tv_nsec as i64],
     })
 }
 
@@ -567,6 +599,9 @@ pub fn read_signals(fd: Fd, out: &mut Vec<SigInfo>) -> Result<(), Errno> {
 /// The kernel's struct sigaction for rt_sigaction(2). hupwatch only sets
 /// SIG_DFL and SIG_IGN, which need no restorer (so no libc wrapper).
 #[repr(C)]
+// The kernel's sa_mask is two 32-bit words on 32-bit ARM, right after the
+// restorer; a u64 there would be 8-aligned, one word too far.
+#[cfg_attr(target_arch = "arm", repr(packed(4)))]
 #[derive(Default)]
 struct KernelSigaction {
     handler: usize,
@@ -957,6 +992,11 @@ pub fn getsockname(fd: Fd) -> Option<SockName> {
 /// rt_sigtimedwait(2): waits for one signal of `set` (which must be blocked)
 /// for at most `timeout_ns`, or forever. `Ok(None)` on timeout or EINTR.
 pub fn sigtimedwait(set: SigSet, timeout_ns: Option<u64>) -> Result<Option<SigInfo>, Errno> {
+    // On 32-bit targets SYS_rt_sigtimedwait takes a timespec with a 32-bit
+    // time_t, which is the libc crate's timespec there; should that become
+    // 64-bit, this call would need rt_sigtimedwait_time64: fail the build.
+    #[cfg(target_pointer_width = "32")]
+    const _: () = assert!(core::mem::size_of::<libc::timespec>() == 8);
     // SAFETY: siginfo_t is plain old data; all-zero is a valid value.
     let mut info: libc::siginfo_t = unsafe { core::mem::zeroed() };
     let ts = timeout_ns.map(timespec);
