@@ -142,6 +142,9 @@ fn options_end_at_the_command() {
 
 #[test]
 fn rtmin_counts_from_34() {
+    if skip_under_emulation(RT_SIGNALS_UNDER_QEMU) {
+        return;
+    }
     let dir = TempDir::new("rtmin");
     let file = dir.join("signals");
     let args = with_child(&["-r", "USR1:RTMIN+2"], &["echo-signals", file.to_str().unwrap()]);
