@@ -9,7 +9,8 @@
 #
 # Every platform's binary is cross-compiled on the build platform (no
 # emulation): the build stage runs on $BUILDPLATFORM and builds for
-# $TARGETARCH with scripts/build-tiny --target.
+# $TARGETARCH with scripts/build-tiny --target. Needs BuildKit (buildx, or
+# docker build since Docker 23), which builds only the stages used.
 #
 # Put it in front of your server in your own image; everything after "--" is
 # the server's command (hupwatch's options, such as -w 2 or
