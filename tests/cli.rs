@@ -140,6 +140,9 @@ fn options_end_at_the_command() {
 
 #[test]
 fn rtmin_counts_from_34() {
+    if skip_under_emulation(RT_SIGNALS_UNDER_QEMU) {
+        return;
+    }
     let dir = TempDir::new("rtmin");
     let file = dir.join("signals");
     let mut hw =

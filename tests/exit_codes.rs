@@ -25,7 +25,9 @@ fn fatal_signals() -> Vec<i32> {
     let ignored_by_default = [libc::SIGCHLD, libc::SIGCONT, libc::SIGURG, libc::SIGWINCH];
     let stopping = [libc::SIGSTOP, libc::SIGTSTP, libc::SIGTTIN, libc::SIGTTOU];
     let mut signals: Vec<i32> = (1..32).filter(|s| !ignored_by_default.contains(s) && !stopping.contains(s)).collect();
-    signals.extend(sigrtmin()..=sigrtmax());
+    if !skip_under_emulation(RT_SIGNALS_UNDER_QEMU) {
+        signals.extend(sigrtmin()..=sigrtmax());
+    }
     signals
 }
 

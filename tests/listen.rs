@@ -90,7 +90,7 @@ fn inode(line: &str) -> String {
 
 /// Asserts that hupwatch's stderr is one line, an error, mentioning `what`.
 fn assert_one_error_line(stderr: &str, what: &str) {
-    let lines: Vec<&str> = stderr.lines().collect();
+    let lines = log_lines(stderr);
     assert_eq!(lines.len(), 1, "expected exactly one line on stderr, got:\n{stderr}");
     assert!(lines[0].contains("error"), "not an error line: {stderr}");
     assert!(lines[0].contains(what), "the error does not mention {what}: {stderr}");

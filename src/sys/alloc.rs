@@ -58,8 +58,15 @@ fn round_up(n: usize, to: usize) -> usize {
 /// Fresh zeroed pages; null when the kernel has none.
 fn map(len: usize) -> *mut u8 {
     let (prot, flags) = (libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS);
+    // 32-bit targets map with mmap2: i386's SYS_mmap is the old call that
+    // takes a pointer to its arguments, and 32-bit ARM has none. The offset
+    // (0 here) counts pages instead of bytes.
+    #[cfg(target_pointer_width = "32")]
+    let nr = libc::SYS_mmap2;
+    #[cfg(target_pointer_width = "64")]
+    let nr = libc::SYS_mmap;
     // SAFETY: an anonymous private mapping touches no existing memory.
-    let p = unsafe { libc::syscall(libc::SYS_mmap, 0usize, len, prot, flags, -1 as c_int, 0usize) };
+    let p = unsafe { libc::syscall(nr, 0usize, len, prot, flags, -1 as c_int, 0usize) };
     if p == -1 { core::ptr::null_mut() } else { p as *mut u8 }
 }
 

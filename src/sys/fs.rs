@@ -62,6 +62,7 @@ impl Stat {
 }
 
 /// stat(2), or lstat(2) when `follow` is false.
+#[cfg(target_pointer_width = "64")]
 pub fn stat(path: &[u8], follow: bool) -> Result<Stat, Errno> {
     // SAFETY: stat is plain old data; all-zero is a valid value.
     let mut st: libc::stat = unsafe { core::mem::zeroed() };
@@ -78,6 +79,33 @@ pub fn stat(path: &[u8], follow: bool) -> Result<Stat, Errno> {
     })
 }
 
+/// stat(2) on 32-bit targets, through statx (Linux 4.11): they have no
+/// newfstatat, and fstatat64's struct differs per architecture and holds
+/// 32-bit times, while statx has one layout everywhere with 64-bit times.
+#[cfg(target_pointer_width = "32")]
+pub fn stat(path: &[u8], follow: bool) -> Result<Stat, Errno> {
+    statx(libc::AT_FDCWD, path, if follow { 0 } else { libc::AT_SYMLINK_NOFOLLOW })
+}
+
+/// statx(2) of `path` relative to `dirfd`, with `flags` (AT_*).
+#[cfg(target_pointer_width = "32")]
+fn statx(dirfd: Fd, path: &[u8], flags: c_int) -> Result<Stat, Errno> {
+    let path = CText::new(path)?;
+    // SAFETY: statx is plain old data; all-zero is a valid value.
+    let mut st: libc::statx = unsafe { core::mem::zeroed() };
+    let buf = &mut st as *mut libc::statx;
+    // SAFETY: path is NUL-terminated; buf is a valid out-pointer for statx.
+    cvt_long(unsafe { libc::syscall(libc::SYS_statx, dirfd, path.ptr(), flags, libc::STATX_BASIC_STATS, buf) })?;
+    let (m, c) = (st.stx_mtime, st.stx_ctime);
+    Ok(Stat {
+        dev: (st.stx_dev_major as u64) << 32 | st.stx_dev_minor as u64,
+        ino: st.stx_ino,
+        mode: st.stx_mode as u32,
+        size: st.stx_size as i64,
+        times: [m.tv_sec, m.tv_nsec as i64, c.tv_sec, c.tv_nsec as i64],
+    })
+}
+
 /// open(2) of `path` with `flags` (O_CLOEXEC is the caller's to add).
 pub fn open(path: &[u8], flags: c_int) -> Result<Fd, Errno> {
     // SAFETY: openat takes flags and a mode (unused without O_CREAT).
@@ -85,6 +113,14 @@ pub fn open(path: &[u8], flags: c_int) -> Result<Fd, Errno> {
 }
 
 /// The file type bits (S_IFMT) of what `fd` refers to.
+#[cfg(target_pointer_width = "32")]
+pub fn file_type(fd: Fd) -> Result<u32, Errno> {
+    statx(fd, b"", libc::AT_EMPTY_PATH).map(|st| st.mode & libc::S_IFMT)
+}
+
+/// The file type bits (S_IFMT) of what `fd` refers to. On 64-bit Linux
+/// the kernel's struct stat is libc's.
+#[cfg(target_pointer_width = "64")]
 pub fn file_type(fd: Fd) -> Result<u32, Errno> {
     // SAFETY: stat is plain old data; all-zero is a valid value.
     let mut st: libc::stat = unsafe { core::mem::zeroed() };

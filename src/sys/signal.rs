@@ -83,6 +83,9 @@ pub fn read_signals(fd: Fd, out: &mut Vec<SigInfo>) -> Result<(), Errno> {
 /// The kernel's struct sigaction for rt_sigaction(2). hupwatch only sets
 /// SIG_DFL and SIG_IGN, which need no restorer (so no libc wrapper).
 #[repr(C)]
+// The kernel's sa_mask is two 32-bit words on 32-bit ARM, right after the
+// restorer; a u64 there would be 8-aligned, one word too far.
+#[cfg_attr(target_arch = "arm", repr(packed(4)))]
 #[derive(Default)]
 struct KernelSigaction {
     handler: usize,
@@ -113,6 +116,11 @@ pub fn set_signal_disposition(sig: c_int, ignore: bool) -> Result<(), Errno> {
 /// rt_sigtimedwait(2): waits for one signal of `set` (which must be blocked)
 /// for at most `timeout_ns`, or forever. `Ok(None)` on timeout or EINTR.
 pub fn sigtimedwait(set: SigSet, timeout_ns: Option<u64>) -> Result<Option<SigInfo>, Errno> {
+    // On 32-bit targets SYS_rt_sigtimedwait takes a timespec with a 32-bit
+    // time_t, which is the libc crate's timespec there; should that become
+    // 64-bit, this call would need rt_sigtimedwait_time64: fail the build.
+    #[cfg(target_pointer_width = "32")]
+    const _: () = assert!(core::mem::size_of::<libc::timespec>() == 8);
     // SAFETY: siginfo_t is plain old data; all-zero is a valid value.
     let mut info: libc::siginfo_t = unsafe { core::mem::zeroed() };
     let ts = timeout_ns.map(timespec);

@@ -63,13 +63,52 @@ pub fn emulator() -> Option<String> {
     std::env::var("HUPWATCH_EMULATOR").ok().filter(|e| !e.is_empty())
 }
 
+/// Why real-time signal numbers cannot be checked under qemu-user: it keeps the host's first two
+/// real-time signals for itself, so the guest's signal N is the host's N + 2 (and the host's
+/// last two have no guest number): RTMIN+2 named by hupwatch arrives as 38, a child killed
+/// by host signal 34 is reported to hupwatch as 32.
+pub const RT_SIGNALS_UNDER_QEMU: &str = "qemu-user shifts real-time signal numbers by 2 between guest and host";
+
 /// For a check that cannot hold under user-mode emulation (qemu has no subreaper, loses
 /// ignored dispositions at exec, runs slower): true, with the reason printed, only when the
 /// binary runs under an emulator; false everywhere else, so nothing else is ever skipped.
 pub fn skip_under_emulation(reason: &str) -> bool {
     let Some(emulator) = emulator() else { return false };
-    eprintln!("SKIP under {emulator}: {reason}");
+    // Straight to stderr: the test harness captures eprintln! of passing tests.
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIP under {emulator}: {reason}");
     true
+}
+
+/// The emulator's own static executable (`qemu-aarch64-static` from qemu-user-static for
+/// `HUPWATCH_EMULATOR=qemu-aarch64`), which an empty root or a container image needs next to a
+/// foreign-architecture hupwatch. None when not emulated.
+pub fn emulator_bin() -> Option<PathBuf> {
+    let emulator = emulator()?;
+    Some(
+        which(&format!("{emulator}-static"))
+            .unwrap_or_else(|| panic!("{emulator}-static not found (qemu-user-static)")),
+    )
+}
+
+/// Whether `pid` has exec'd `bin` (its /proc/PID/exe). Under emulation the process is the
+/// emulator running `bin`, so there it is whether its executable is the emulator.
+pub fn runs(pid: i32, bin: &Path) -> bool {
+    let Ok(exe) = fs::read_link(format!("/proc/{pid}/exe")) else { return false };
+    match emulator() {
+        Some(emulator) => exe.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(&emulator)),
+        None => bin.canonicalize().is_ok_and(|bin| bin == exe),
+    }
+}
+
+/// The lines of hupwatch's stderr. Under emulation less the warning every start logs there
+/// (qemu-user refuses PR_SET_CHILD_SUBREAPER), said when one is left out.
+pub fn log_lines(stderr: &str) -> Vec<&str> {
+    const SUBREAPER: &str = "warn: cannot become a child subreaper: Invalid argument";
+    stderr
+        .lines()
+        .filter(|l| !(l.ends_with(SUBREAPER) && skip_under_emulation("qemu-user has no child subreaper (not counted)")))
+        .collect()
 }
 
 /// Polls `cond` every 10 ms until it holds (true) or `timeout` has passed (false).
@@ -588,4 +627,93 @@ pub fn assert_log_format(stderr: &str, pid: i32) {
              error, warn, info, debug) in:\n{stderr}"
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Static executables for an empty root or a container image
+
+/// The musl target of the static builds the tests make themselves.
+pub const MUSL: &str = "x86_64-unknown-linux-musl";
+
+/// Whether the ELF file at `path` (32- or 64-bit, little-endian) is statically linked: it
+/// has no PT_INTERP program header.
+pub fn is_static_elf(path: &Path) -> bool {
+    let Ok(bytes) = fs::read(path) else { return false };
+    if bytes.len() < 52 || &bytes[..4] != b"\x7fELF" || bytes[5] != 1 {
+        return false;
+    }
+    let u16_at = |o: usize| u16::from_le_bytes([bytes[o], bytes[o + 1]]) as usize;
+    let u32_at = |o: usize| u32::from_le_bytes(bytes[o..o + 4].try_into().unwrap()) as usize;
+    let (phoff, phentsize, phnum) = match bytes[4] {
+        1 => (u32_at(0x1c), u16_at(0x2a), u16_at(0x2c)),
+        2 if bytes.len() >= 64 => (u32_at(0x20) | u32_at(0x24) << 32, u16_at(0x36), u16_at(0x38)),
+        _ => return false,
+    };
+    (0..phnum).all(|i| {
+        let at = phoff + i * phentsize;
+        at + 4 <= bytes.len() && u32_at(at) != 3
+    })
+}
+
+/// Static executables to put into an empty root or a scratch image.
+pub struct StaticBuild {
+    /// The hupwatch under test: `HUPWATCH_STATIC_BIN` when set (the foreign build behind an
+    /// emulating `HUPWATCH_BIN` wrapper), else `HUPWATCH_BIN` when it is a static executable
+    /// (the tiny builds), else the static musl release build made here.
+    pub hupwatch: PathBuf,
+    /// tests/support/server.rs and tests/support/child.rs, built for musl.
+    pub server: PathBuf,
+    pub child: PathBuf,
+}
+
+/// Builds the static musl release build of hupwatch and of the test programs once per test
+/// binary, into their own target directory (so that it never waits for the lock of the
+/// `cargo test` that runs us). Err says why it cannot (for `skip`).
+pub fn static_build() -> Result<&'static StaticBuild, String> {
+    static BUILD: std::sync::OnceLock<Result<StaticBuild, String>> = std::sync::OnceLock::new();
+    BUILD.get_or_init(build_static).as_ref().map_err(String::clone)
+}
+
+fn build_static() -> Result<StaticBuild, String> {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let sysroot = Command::new(rustc).args(["--print", "sysroot"]).output().map_err(|e| format!("rustc: {e}"))?;
+    let sysroot = PathBuf::from(String::from_utf8_lossy(&sysroot.stdout).trim());
+    if !sysroot.join("lib/rustlib").join(MUSL).join("lib").is_dir() {
+        return Err(format!("the {MUSL} target is not installed (rustup target add {MUSL})"));
+    }
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let target_dir = manifest.join("target").join("static-test");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_string());
+    let log = TempDir::new("cargo-build");
+    let log_path = log.join("log");
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "--release", "--target", MUSL, "--bin", "hupwatch"])
+        .args(["--example", "hupwatch-test-server", "--example", "hupwatch-test-child"])
+        .current_dir(&manifest)
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .stdin(Stdio::null())
+        .stdout(fs::File::create(&log_path).unwrap())
+        .stderr(fs::File::create(&log_path).unwrap());
+    let mut build = Running::spawn_raw(&mut cmd);
+    let status = build.wait_exit(Duration::from_secs(600));
+    assert!(status.success(), "static build failed:\n{}", read(&log_path));
+    let release = target_dir.join(MUSL).join("release");
+    let hupwatch = match (std::env::var_os("HUPWATCH_STATIC_BIN"), std::env::var_os("HUPWATCH_BIN")) {
+        (Some(bin), _) => PathBuf::from(bin),
+        (None, Some(bin)) if is_static_elf(Path::new(&bin)) => PathBuf::from(bin),
+        (None, Some(bin)) if emulator().is_none() => {
+            return Err(format!("HUPWATCH_BIN={} is not a static executable", bin.to_string_lossy()));
+        }
+        (None, Some(_)) => return Err("HUPWATCH_STATIC_BIN is not set: which binary does the wrapper run?".into()),
+        (None, None) => release.join("hupwatch"),
+    };
+    let build = StaticBuild {
+        hupwatch,
+        server: release.join("examples").join("hupwatch-test-server"),
+        child: release.join("examples").join("hupwatch-test-child"),
+    };
+    for bin in [&build.hupwatch, &build.server, &build.child] {
+        assert!(is_static_elf(bin), "{} is not a static executable", bin.display());
+    }
+    Ok(build)
 }
