@@ -71,6 +71,11 @@ class Allowed:
         with self.lock:
             return len(self.history) - 1
 
+    def started_now(self):
+        """Requests started in the current phase."""
+        with self.lock:
+            return self.started[-1]
+
     def allow(self, names):
         with self.lock:
             self.history.append(frozenset(names))
@@ -239,6 +244,13 @@ def main():
             seq += 1
             if words and words[0] == "allow":
                 allowed.allow(words[1:])
+            elif words and words[0] == "settle":
+                # Acknowledged once a request has started in the current phase, so that the
+                # driver never leaves a phase before it was put to the test, however slowly
+                # the machine runs the client (a bounded wait: a real stall is still reported).
+                deadline = time.monotonic() + 8
+                while allowed.started_now() == 0 and time.monotonic() < deadline and not stop.is_set():
+                    time.sleep(0.005)
             elif words and words[0] == "stop":
                 break
             if args.ack:
