@@ -37,7 +37,9 @@ const MAX_LINKS: usize = 40;
 /// What a path looks like now; `None` target when it does not exist.
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
 pub struct Fingerprint {
-    links: Vec<Vec<u8>>,
+    /// The targets of the symlinks in the chain it starts, hashed in order
+    /// (0 for none): two different chains collide once in 2^64.
+    links: u64,
     target: Option<Stat>,
 }
 
@@ -80,7 +82,7 @@ fn concerns(dep: &Dep, wd: i32, mask: u32, name: u64) -> bool {
 /// at `path` is watched in its directory, as is every symlink higher up in
 /// each of them and, for the last one, the nearest existing directory.
 fn look(path: &[u8], watch: &mut impl FnMut(&[u8], u32, u64) -> bool) -> Fingerprint {
-    let mut links = Vec::new();
+    let (mut links, mut count) = (0u64, 0);
     let mut current = path.to_vec();
     loop {
         // Up from it: the nearest existing directory, for the entry on the
@@ -93,13 +95,14 @@ fn look(path: &[u8], watch: &mut impl FnMut(&[u8], u32, u64) -> bool) -> Fingerp
             }
             below = dir;
         }
-        if links.len() == MAX_LINKS {
+        if count == MAX_LINKS {
             break;
         }
         match sys::readlink(&current) {
             Ok(target) => {
                 current = path::join(path::parent(&current).unwrap_or(b"/"), &target);
-                links.push(target);
+                links = links.rotate_left(5) ^ name_hash(&target);
+                count += 1;
             }
             Err(_) => break,
         }
@@ -177,6 +180,9 @@ impl Watcher {
     /// concern; returns how many it looked at.
     pub fn on_events(&mut self, now: u64) -> usize {
         let mut buf = [0u8; 4096];
+        // The event before, which concerned the same paths if it had the
+        // same watch, entry and kind (a write's IN_MODIFY, IN_CLOSE_WRITE).
+        let mut last = None;
         while let Ok(n @ 1..) = sys::read(self.fd, &mut buf) {
             // struct inotify_event: wd, mask, cookie, len, and a name of
             // len bytes padded with NULs.
@@ -188,6 +194,9 @@ impl Watcher {
                 rest = next;
                 let name = name.split(|&b| b == 0).next().unwrap_or_default();
                 let name = if name.is_empty() { ANY } else { name_hash(name) };
+                if last.replace((wd, name, mask & ENTRIES != 0)) == Some((wd, name, mask & ENTRIES != 0)) {
+                    continue;
+                }
                 let mut used = false;
                 for dep in &self.deps {
                     used |= dep.wd == wd;
@@ -336,6 +345,23 @@ mod tests {
     }
 
     #[test]
+    fn an_entry_removed_right_after_its_metadata_changed_still_counts() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = temp("attrib-then-delete");
+        let conf_d = d.0.join("conf.d");
+        std::fs::create_dir(&conf_d).unwrap();
+        let x = conf_d.join("x.conf");
+        std::fs::write(&x, b"1").unwrap();
+        let mut w = Watcher::new(vec![bytes(&conf_d)], 0).unwrap();
+        // IN_ATTRIB about x.conf (no concern of the directory's own path),
+        // then IN_DELETE about the same name (a change of its entries).
+        std::fs::set_permissions(&x, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::remove_file(&x).unwrap();
+        assert_eq!(w.on_events(1), 1);
+        assert_eq!(w.take_due(1), Some(&bytes(&conf_d)[..]));
+    }
+
+    #[test]
     fn the_directory_of_a_watched_file_hears_nothing_of_its_other_files_rewritten() {
         let d = temp("parent-rewrites");
         let file = d.0.join("app.conf");
@@ -450,7 +476,7 @@ mod tests {
         assert_eq!(fingerprint(&bytes(&current)).target, None);
         symlink("r1", &current).unwrap();
         let one = fingerprint(&bytes(&current));
-        assert_eq!(one.links, [b"r1".to_vec()]);
+        assert_eq!(one.links, name_hash(b"r1"));
         assert!(one.target.is_some());
         assert_eq!(fingerprint(&bytes(&current)), one, "stable when nothing changed");
         std::fs::write(d.0.join("r1/app.log"), b"x").unwrap();
