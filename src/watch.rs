@@ -197,11 +197,14 @@ impl Watcher {
                 if last.replace((wd, name, mask & ENTRIES != 0)) == Some((wd, name, mask & ENTRIES != 0)) {
                     continue;
                 }
+                let overflow = mask & libc::IN_Q_OVERFLOW != 0;
                 let mut used = false;
                 for dep in &self.deps {
-                    used |= dep.wd == wd;
-                    if mask & libc::IN_Q_OVERFLOW != 0 || concerns(dep, wd, mask, name) {
-                        self.paths[dep.path as usize].stale = true;
+                    if dep.wd == wd || overflow {
+                        used = true;
+                        if overflow || concerns(dep, wd, mask, name) {
+                            self.paths[dep.path as usize].stale = true;
+                        }
                     }
                 }
                 // A watch that no path needs any more (a symlink switched
