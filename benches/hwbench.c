@@ -553,7 +553,10 @@ static void rewrite(const char *path, int i)
  * 40,000 of them fit in the argument space): the start until the first
  * generation is ready, then rounds of one change to one of the files, timed
  * until hupwatch logs the reload (with --watch-delay 0) and in hupwatch's
- * CPU time until the reload has settled.
+ * CPU time until the reload has settled. A change replaces the file by a
+ * rename, as editors and configuration tools save: one atomic change. (A
+ * rewrite in place is two, the truncation and the write, and hupwatch may
+ * look in between and reload twice.)
  */
 static int cmd_watch(int argc, char **argv)
 {
@@ -606,13 +609,18 @@ static int cmd_watch(int argc, char **argv)
 	printf("%s startup_ns_%d %lld\n", label, n, (long long)(r.ns - t0));
 	pid_t serving = r.pid;
 	snprintf(path, sizeof path, "%s/w%d", dir, n / 2);
+	char tmp[4096 + 8], needle[4096 + 16];
+	snprintf(tmp, sizeof tmp, "%s/tmp", dir);
+	snprintf(needle, sizeof needle, "%s changed", path);
 	int failed = 0;
 	wait_idle(hw, 50, 10000);
 	for (int i = 1; i <= rounds && !failed; i++) {
 		int64_t c0 = cpu_ns(hw);
+		rewrite(tmp, i);
 		int64_t t = now_ns();
-		rewrite(path, i);
-		int64_t logged = wait_line(err, " changed", 60000);
+		if (rename(tmp, path) == -1)
+			die("rename");
+		int64_t logged = wait_line(err, needle, 60000);
 		int64_t stopped = 0;
 		pid_t next = 0;
 		while (logged > 0 && (!stopped || !next)) {

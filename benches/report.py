@@ -334,8 +334,8 @@ def main():
     if sizes:
         w("## --watch with many paths")
         w("")
-        w("Files in one directory, named relative to it; medians over the changes. A change is one")
-        w("rewrite of one of the files, timed until hupwatch logs the reload (`--watch-delay 0`) and in")
+        w("Files in one directory, named relative to it; medians over the changes. A change replaces")
+        w("one of the files by a rename, timed until hupwatch logs the reload (`--watch-delay 0`) and in")
         w("hupwatch's CPU time until the reload has settled (that includes starting the new generation).")
         w("")
         w("| paths | build | start-up until generation 1 is ready (ms) | change → reload logged (ms) | CPU per change (ms) |")
@@ -494,9 +494,9 @@ def main():
     w("   until the old child is reaped. On one CPU (`taskset`) and on all.")
     w("9. `--watch`: `hupwatch -w 0 --watch-delay 0 --watch w0 ... -- hwbench reloadchild` in a")
     w("   directory of N files; start-up is posix_spawn to generation 1's first record, a change is")
-    w("   one rewrite (open with O_TRUNC, write, close) of the middle file until the line `reload:")
-    w("   PATH changed` reaches the harness, and hupwatch's CPU time (`/proc/PID/schedstat`) from the")
-    w("   rewrite until the reload has settled.")
+    w("   the middle file replaced by a rename (as editors save), timed until the line `reload: PATH")
+    w("   changed` reaches the harness, and hupwatch's CPU time (`/proc/PID/schedstat`) from the")
+    w("   rename until the reload has settled.")
     w("10. Busy directory: `hupwatch --watch DIR`, then " + info.get("params", "").split("busy_rewrites=")[-1].split()[0]
       + " rewrites of one file inside DIR; hupwatch's CPU time (schedstat, and")
     w("   utime + stime from `/proc/PID/stat`) and voluntary context switches from before the first")
