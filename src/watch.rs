@@ -182,7 +182,7 @@ impl Watcher {
         let mut buf = [0u8; 4096];
         // The event before, which concerned the same paths if it had the
         // same watch, entry and kind (a write's IN_MODIFY, IN_CLOSE_WRITE).
-        let mut last = None;
+        let (mut last, mut any) = (None, false);
         while let Ok(n @ 1..) = sys::read(self.fd, &mut buf) {
             // struct inotify_event: wd, mask, cookie, len, and a name of
             // len bytes padded with NULs.
@@ -204,6 +204,7 @@ impl Watcher {
                         used = true;
                         if overflow || concerns(dep, wd, mask, name) {
                             self.paths[dep.path as usize].stale = true;
+                            any = true;
                         }
                     }
                 }
@@ -213,6 +214,11 @@ impl Watcher {
                     sys::inotify_rm_watch(self.fd, wd);
                 }
             }
+        }
+        // Most events concern no path (an unrelated entry of a watched
+        // directory): then there is nothing more to go through.
+        if !any {
+            return 0;
         }
         let paths = &self.paths;
         self.deps.retain(|dep| !paths[dep.path as usize].stale);
