@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Measure hupwatch against tini and dumb-init in one run on this machine and
-# write the table to BENCHMARKS.md (issue 4).
+# Measure hupwatch against tini, dumb-init and catatonit in one run on this
+# machine and write the table to BENCHMARKS.md (issues 4 and 13).
 #
 # Usage: benches/compare.sh [--quick] [--no-build] [--wait-quiet] [--output FILE]
 #   --quick       fewer repetitions (under a minute once built); writes
@@ -13,10 +13,10 @@
 # It builds the static musl release (`cargo build --release --target
 # x86_64-unknown-linux-musl`) and the tiny build (scripts/build-tiny), and,
 # when run as root, installs missing peers and tools with apt-get: tini
-# (for tini-static), dumb-init, gcc, binutils (size), file and util-linux
-# (unshare, taskset). The measuring helper benches/hwbench.c is compiled with
-# gcc; benches/report.py turns the raw samples in target/benchmarks/raw into
-# medians and ratios.
+# (for tini-static), dumb-init, catatonit, gcc, binutils (size), file and
+# util-linux (unshare, taskset). The measuring helper benches/hwbench.c and
+# the floor reloader benches/floor.c are compiled with gcc; benches/report.py
+# turns the raw samples in target/benchmarks/raw into medians and ratios.
 #
 # The size target of the tiny build is tini's musl build, so
 # benches/tini-musl.sh builds one here from Debian's source package of tini
@@ -32,7 +32,14 @@
 #   one CPU and on all);
 #   7. hupwatch only: reload signal -> the old generation's stop-signal
 #   handler with `-w 0`, and 1,000 reloads with VmRSS, VmHWM and open
-#   descriptors of hupwatch at the start and the end.
+#   descriptors of hupwatch at the start and the end;
+#   8. the same with `--notify` against the floor reloader (benches/floor.c:
+#   fork or vfork, exec, READY=1, SIGTERM to the old child, nothing else), on
+#   one CPU and on all;  9. `--watch` with 1 to 40,000 paths: start-up, and
+#   one change until the reload is logged;  10. CPU time and wake-ups of
+#   hupwatch while a file inside a watched directory is rewritten 100,000
+#   times;  11. how many generations can drain at once under the usual soft
+#   limit of 1,024 descriptors before a reload fails.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -75,8 +82,10 @@ fi
 
 if [ "$quick" = 1 ]; then
 	startup_rounds=300 rest_runs=1 forward_runs=3 reap_runs=3 reload_count=200
+	watch_sizes="1 2500 10000" watch_rounds=3 busy_rewrites=20000 drain_max=1100
 else
 	startup_rounds=3000 rest_runs=3 forward_runs=20 reap_runs=11 reload_count=1000
+	watch_sizes="1 2500 10000 20000 40000" watch_rounds=5 busy_rewrites=100000 drain_max=2000
 fi
 rest_settle=2 rest_secs=5 forward_settle=1.5 forward_count=300 orphans=10000
 
@@ -126,6 +135,7 @@ need() { # need COMMAND PACKAGE
 }
 need tini-static tini
 need dumb-init dumb-init
+need catatonit catatonit
 need gcc gcc
 need unshare util-linux
 need taskset util-linux
@@ -136,6 +146,7 @@ need size binutils
 [ -e "$(gcc -print-file-name=libc.a)" ] || install libc6-dev
 tini=$(command -v tini-static)
 dumb=$(command -v dumb-init)
+catatonit=$(command -v catatonit)
 
 # --- the binaries under test -----------------------------------------------
 hw=$target_dir/$target/release/hupwatch
@@ -159,6 +170,8 @@ mkdir -p "$raw"
 rm -f "$raw"/*.txt
 bench=$(realpath "$work")/hwbench
 gcc -O2 -Wall -static -o "$bench" benches/hwbench.c
+floor=$(realpath "$work")/floor
+gcc -O2 -Wall -static -o "$floor" benches/floor.c
 
 # tini's musl build, the peer of the tiny build's size target, made here from
 # Debian's source package: for the sizes only, and optional.
@@ -173,13 +186,14 @@ fi
 # The inits, each followed by what it needs before the command. tini gets
 # -s (subreaper) as hupwatch is one when it is not PID 1; it also stops
 # tini's warning about not being PID 1.
-inits=(hupwatch hupwatch-tiny tini-static dumb-init)
+inits=(hupwatch hupwatch-tiny tini-static dumb-init catatonit)
 prefix() { # prefix NAME: sets pre to the init's words before the command
 	case $1 in
 	hupwatch) pre=("$hw" --) ;;
 	hupwatch-tiny) pre=("$hw_tiny" --) ;;
 	tini-static) pre=("$tini" -s --) ;;
 	dumb-init) pre=("$dumb" --) ;;
+	catatonit) pre=("$catatonit" --) ;;
 	tini-musl) pre=("$tini_musl" -s --) ;;
 	esac
 }
@@ -278,6 +292,54 @@ for name in hupwatch hupwatch-tiny; do
 	run "$raw/reload.txt" "$bench" reload "$name" "$reload_count" "$bench" \
 		"${pre[0]}" -w 0 -- "$bench" reloadchild
 done
+say "8. reload against the floor reloader, $reload_count reloads each, on one CPU and on all"
+reloaders=(
+	hupwatch "$hw" --notify -w 0 -- "$bench" notifychild ::
+	hupwatch-tiny "$hw_tiny" --notify -w 0 -- "$bench" notifychild ::
+	floor-fork "$floor" fork "$bench" notifychild ::
+	floor-vfork "$floor" vfork "$bench" notifychild
+)
+run "$raw/floor1.txt" taskset -c "$cpu" "$bench" reloads 0.5 "$reload_count" "${reloaders[@]}"
+run "$raw/floor.txt" "$bench" reloads 0.5 "$reload_count" "${reloaders[@]}"
+
+# 40,000 paths and their directory need that many inotify watches of this
+# user, besides what others hold.
+watch_max=$(cat /proc/sys/fs/inotify/max_user_watches)
+watch_needed=0
+for n in $watch_sizes; do watch_needed=$n; done
+watch_needed=$((watch_needed + 10000))
+watch_raised=
+if [ "$watch_max" -lt "$watch_needed" ]; then
+	if [ "$(id -u)" = 0 ]; then
+		say "raising fs.inotify.max_user_watches from $watch_max to $watch_needed for step 9"
+		echo "$watch_needed" >/proc/sys/fs/inotify/max_user_watches
+		watch_raised="raised from $watch_max to $watch_needed for this run"
+	else
+		say "fs.inotify.max_user_watches is $watch_max: the largest --watch sizes may fail"
+	fi
+fi
+say "9. --watch with $watch_sizes paths, $watch_rounds changes each"
+watch_dir=$(realpath "$work")/watched
+for n in $watch_sizes; do
+	for name in hupwatch hupwatch-tiny; do
+		prefix "$name"
+		run "$raw/watch.txt" "$bench" watch "$name" "$n" "$watch_dir" "$watch_rounds" "$bench" "${pre[0]}"
+	done
+done
+if [ -n "$watch_raised" ]; then echo "$watch_max" >/proc/sys/fs/inotify/max_user_watches; fi
+
+say "10. $busy_rewrites rewrites of a file in a watched directory"
+for name in hupwatch hupwatch-tiny; do
+	prefix "$name"
+	run "$raw/busy.txt" "$bench" busydir "$name" "$busy_rewrites" "$watch_dir" "$bench" "${pre[0]}"
+done
+
+say "11. generations draining at once under a soft limit of 1,024 descriptors (up to $drain_max)"
+for name in hupwatch hupwatch-tiny; do
+	prefix "$name"
+	run "$raw/drain.txt" prlimit --nofile=1024: "$bench" drains "$name" "$drain_max" \
+		"${pre[0]}" -k --notify -w 0 -- "$bench" drainchild
+done
 elapsed=$(($(date +%s) - start))
 load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 busy_end=$(busy)
@@ -297,6 +359,8 @@ version() { "$@" 2>&1 | head -n 1 || true; }
 	echo "nightly $(version rustup run "${HUPWATCH_NIGHTLY:-nightly}" rustc --version)"
 	echo "tini-static $(version "$tini" --version) (Debian tini $(dpkg-query -W -f '${Version}' tini 2>/dev/null || echo '?'))"
 	echo "dumb-init $(version "$dumb" --version) (Debian dumb-init $(dpkg-query -W -f '${Version}' dumb-init 2>/dev/null || echo '?'))"
+	echo "catatonit $(version "$catatonit" --version) (Debian catatonit $(dpkg-query -W -f '${Version}' catatonit 2>/dev/null || echo '?'))"
+	echo "inotify fs.inotify.max_user_watches $watch_max${watch_raised:+, $watch_raised}"
 	[ -z "$tini_musl" ] || echo "tini-musl $(cat "$work/tini-musl.about")"
 	echo "commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' (with local changes)')"
 	echo "load CPUs ${busy_start}% busy before, ${busy_end}% after; load average $load_start before, $load_end after"
@@ -305,7 +369,7 @@ version() { "$@" 2>&1 | head -n 1 || true; }
 	echo "rest_secs $rest_secs"
 	echo "rest_settle $rest_settle"
 	echo "forward_settle $forward_settle"
-	echo "params startup_rounds=$startup_rounds rest_runs=$rest_runs rest_secs=$rest_secs forward_runs=$forward_runs forward_count=$forward_count reap_runs=$reap_runs orphans=$orphans reload_count=$reload_count"
+	echo "params startup_rounds=$startup_rounds rest_runs=$rest_runs rest_secs=$rest_secs forward_runs=$forward_runs forward_count=$forward_count reap_runs=$reap_runs orphans=$orphans reload_count=$reload_count watch_sizes=${watch_sizes// /,} watch_rounds=$watch_rounds busy_rewrites=$busy_rewrites drain_max=$drain_max"
 } >"$raw/machine.txt"
 
 python3 benches/report.py "$raw" >"$output"

@@ -14,7 +14,14 @@
  *   hwbench forward SETTLE COUNT GROUPS signal forwarding latency
  *   hwbench reload LABEL COUNT SELF HUPWATCH...  reload latency, memory, fds
  *   hwbench orphans LABEL N             (child) leave N orphans, time reaping
- *   hwbench sigecho | reloadchild       (children of the inits)
+ *   hwbench watch LABEL N DIR ROUNDS SELF HUPWATCH   --watch with N paths
+ *   hwbench busydir LABEL COUNT DIR SELF HUPWATCH    rewrites in a watched dir
+ *   hwbench reloads SETTLE COUNT GROUPS  reload latency of reloaders, in turn
+ *   hwbench drains LABEL MAX HUPWATCH...  draining generations until reloads fail
+ *   hwbench sigecho | reloadchild | notifychild | drainchild   (children of
+ *                                       the inits; notifychild sends READY=1
+ *                                       first, drainchild too and then never
+ *                                       stops on SIGTERM)
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -28,6 +35,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sched.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -320,6 +332,28 @@ static int cmd_rest(int argc, char **argv)
 	return 0;
 }
 
+/* The CPU a process last ran on (field 39 of /proc/PID/stat), or -1. */
+static int last_cpu(pid_t pid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd == -1)
+		return -1;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	char *s = strrchr(buf, ')');
+	int cpu = -1;
+	/* Fields 3 ... 38 skipped, 39 read. */
+	if (s && sscanf(s + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d"
+			       " %*u %*u %*d %*u %*u %*u %*u %*u %*u %*u %*u %*u %*u %*u %*u %*u %*d %d", &cpu) != 1)
+		return -1;
+	return cpu;
+}
+
 /* 6. signal to the init -> handler in its child, in turn over the inits. */
 static int cmd_forward(int argc, char **argv)
 {
@@ -345,6 +379,7 @@ static int cmd_forward(int argc, char **argv)
 	for (int k = -warmup; k < count; k++) {
 		for (int j = 0; j < n; j++) {
 			int i = (j + k + warmup) % n; /* each init goes first in turn */
+			int sender = sched_getcpu();
 			int64_t t0 = now_ns();
 			kill(g[i].pid, SIGUSR1);
 			if (read_rec(g[i].fd, &r, 5000) || r.kind != 'S') {
@@ -353,8 +388,16 @@ static int cmd_forward(int argc, char **argv)
 				stop_all(g, n);
 				return 1;
 			}
-			if (k >= 0)
-				printf("%s ns %lld\n", g[i].label, (long long)(r.ns - t0));
+			if (k < 0)
+				continue;
+			printf("%s ns %lld\n", g[i].label, (long long)(r.ns - t0));
+			/* Where the init and its child ran: on the sender's CPU
+			 * ('s') or another one ('o'), the child relative to the
+			 * init (after the round, from /proc/PID/stat). */
+			int init_cpu = last_cpu(g[i].pid), child_cpu = last_cpu(r.pid);
+			if (init_cpu >= 0 && child_cpu >= 0)
+				printf("%s at_%c%c_ns %lld\n", g[i].label, init_cpu == sender ? 's' : 'o',
+				       child_cpu == init_cpu ? 's' : 'o', (long long)(r.ns - t0));
 		}
 	}
 	stop_all(g, n);
@@ -379,6 +422,287 @@ static int wait_children(pid_t pid, int want, int timeout_ms)
 		sleep_ns(1000000);
 	}
 	return 0;
+}
+
+/* Start argv in directory dir (or ours when NULL) with stdout and stderr to
+ * two new pipes, whose read ends are returned. */
+static pid_t spawn_piped(char **argv, const char *dir, int *out_fd, int *err_fd)
+{
+	posix_spawn_file_actions_t fa;
+	int o[2], e[2];
+	if (pipe2(o, O_CLOEXEC) == -1 || pipe2(e, O_CLOEXEC) == -1)
+		die("pipe");
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, o[1], 1);
+	posix_spawn_file_actions_adddup2(&fa, e[1], 2);
+	if (dir)
+		posix_spawn_file_actions_addchdir_np(&fa, dir);
+	pid_t pid;
+	int err = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	if (err) {
+		errno = err;
+		die(argv[0]);
+	}
+	close(o[1]);
+	close(e[1]);
+	*out_fd = o[0];
+	*err_fd = e[0];
+	return pid;
+}
+
+/* A child's stderr, read line by line. */
+struct lines {
+	int fd;
+	char buf[1 << 16];
+	size_t len;
+};
+
+/* Wait up to timeout_ms for a line holding needle; the time it was read, or -1. */
+static int64_t wait_line(struct lines *l, const char *needle, int timeout_ms)
+{
+	int64_t deadline = now_ns() + (int64_t)timeout_ms * 1000000;
+	for (;;) {
+		char *nl;
+		while ((nl = memchr(l->buf, '\n', l->len))) {
+			*nl = 0;
+			int hit = strstr(l->buf, needle) != NULL;
+			size_t used = (size_t)(nl - l->buf) + 1;
+			memmove(l->buf, nl + 1, l->len - used);
+			l->len -= used;
+			if (hit)
+				return now_ns();
+		}
+		int64_t left = (deadline - now_ns()) / 1000000;
+		if (left <= 0)
+			return -1;
+		struct pollfd pfd = { l->fd, POLLIN, 0 };
+		if (poll(&pfd, 1, (int)left) <= 0)
+			return -1;
+		if (l->len == sizeof l->buf)
+			l->len = 0; /* a line longer than the buffer: drop it */
+		ssize_t n = read(l->fd, l->buf + l->len, sizeof l->buf - l->len);
+		if (n <= 0)
+			return -1;
+		l->len += (size_t)n;
+	}
+}
+
+/* CPU time the process has used (ns), from /proc/PID/schedstat, or -1. */
+static int64_t cpu_ns(pid_t pid)
+{
+	char path[64], buf[128];
+	snprintf(path, sizeof path, "/proc/%d/schedstat", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd == -1)
+		return -1;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	return strtoll(buf, NULL, 10);
+}
+
+/* utime + stime of the process in clock ticks, from /proc/PID/stat, or -1. */
+static long cpu_ticks(pid_t pid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd == -1)
+		return -1;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	char *s = strrchr(buf, ')');
+	unsigned long ut, st;
+	if (!s || sscanf(s + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+		return -1;
+	return (long)(ut + st);
+}
+
+/* Wait until the process has used no CPU for settle_ms (it is idle again). */
+static void wait_idle(pid_t pid, int settle_ms, int timeout_ms)
+{
+	int64_t deadline = now_ns() + (int64_t)timeout_ms * 1000000;
+	int64_t last = cpu_ns(pid);
+	while (now_ns() < deadline) {
+		sleep_ns((int64_t)settle_ms * 1000000);
+		int64_t now = cpu_ns(pid);
+		if (now == last)
+			return;
+		last = now;
+	}
+}
+
+static void rewrite(const char *path, int i)
+{
+	char text[32];
+	int len = snprintf(text, sizeof text, "%d\n", i);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd == -1 || write(fd, text, (size_t)len) != len)
+		die(path);
+	close(fd);
+}
+
+/*
+ * 8. --watch with n paths (files w0 ... in dir, named relative to it, so
+ * 40,000 of them fit in the argument space): the start until the first
+ * generation is ready, then rounds of one change to one of the files, timed
+ * until hupwatch logs the reload (with --watch-delay 0) and in hupwatch's
+ * CPU time until the reload has settled. A change replaces the file by a
+ * rename, as editors and configuration tools save: one atomic change. (A
+ * rewrite in place is two, the truncation and the write, and hupwatch may
+ * look in between and reload twice.)
+ */
+static int cmd_watch(int argc, char **argv)
+{
+	if (argc < 6)
+		die("usage: watch LABEL N DIR ROUNDS SELF HUPWATCH");
+	const char *label = argv[0];
+	int n = atoi(argv[1]);
+	const char *dir = argv[2];
+	int rounds = atoi(argv[3]);
+	if (mkdir(dir, 0755) == -1 && errno != EEXIST)
+		die(dir);
+	char **hw_argv = calloc((size_t)n * 2 + 12, sizeof *hw_argv);
+	char *names = malloc((size_t)n * 12);
+	if (!hw_argv || !names)
+		die("malloc");
+	int k = 0;
+	hw_argv[k++] = argv[5];
+	hw_argv[k++] = "-w";
+	hw_argv[k++] = "0";
+	hw_argv[k++] = "--watch-delay";
+	hw_argv[k++] = "0";
+	char path[4096];
+	for (int i = 0; i < n; i++) {
+		char *name = names + (size_t)i * 12;
+		snprintf(name, 12, "w%d", i);
+		snprintf(path, sizeof path, "%s/%s", dir, name);
+		rewrite(path, 0);
+		hw_argv[k++] = "--watch";
+		hw_argv[k++] = name;
+	}
+	hw_argv[k++] = "--";
+	hw_argv[k++] = argv[4];
+	hw_argv[k++] = "reloadchild";
+	hw_argv[k] = NULL;
+	/* 40,000 paths take about 1.3 MB of arguments: room for them. */
+	struct rlimit big = { 64 << 20, 64 << 20 };
+	setrlimit(RLIMIT_STACK, &big);
+
+	int out;
+	struct lines *err = calloc(1, sizeof *err);
+	struct rec r;
+	int64_t t0 = now_ns();
+	pid_t hw = spawn_piped(hw_argv, dir, &out, &err->fd);
+	if (read_rec(out, &r, 120000) || r.kind != 'R') {
+		fprintf(stderr, "hwbench: watch %d: first generation never ready\n", n);
+		kill(hw, SIGKILL);
+		reap(hw, 5000);
+		return 1;
+	}
+	printf("%s startup_ns_%d %lld\n", label, n, (long long)(r.ns - t0));
+	pid_t serving = r.pid;
+	snprintf(path, sizeof path, "%s/w%d", dir, n / 2);
+	char tmp[4096 + 8], needle[4096 + 16];
+	snprintf(tmp, sizeof tmp, "%s/tmp", dir);
+	snprintf(needle, sizeof needle, "%s changed", path);
+	int failed = 0;
+	wait_idle(hw, 50, 10000);
+	for (int i = 1; i <= rounds && !failed; i++) {
+		int64_t c0 = cpu_ns(hw);
+		rewrite(tmp, i);
+		int64_t t = now_ns();
+		if (rename(tmp, path) == -1)
+			die("rename");
+		int64_t logged = wait_line(err, needle, 60000);
+		int64_t stopped = 0;
+		pid_t next = 0;
+		while (logged > 0 && (!stopped || !next)) {
+			if (read_rec(out, &r, 10000))
+				break;
+			if (r.kind == 'T' && r.pid == serving)
+				stopped = r.ns;
+			else if (r.kind == 'R')
+				next = r.pid;
+		}
+		if (logged < 0 || !stopped || !next || wait_children(hw, 1, 10000)) {
+			fprintf(stderr, "hwbench: watch %d: change %d did not reload\n", n, i);
+			failed = 1;
+			break;
+		}
+		wait_idle(hw, 20, 10000);
+		printf("%s change_ns_%d %lld\n", label, n, (long long)(logged - t));
+		printf("%s change_cpu_ns_%d %lld\n", label, n, (long long)(cpu_ns(hw) - c0));
+		serving = next;
+	}
+	fflush(stdout);
+	kill(hw, SIGTERM);
+	reap(hw, 10000);
+	for (int i = 0; i < n; i++) {
+		snprintf(path, sizeof path, "%s/w%d", dir, i);
+		unlink(path);
+	}
+	rmdir(dir);
+	return failed;
+}
+
+/*
+ * 9. A busy watched directory: hupwatch --watch DIR, then count rewrites of
+ * a file inside DIR, which never reload (as documented). hupwatch's CPU
+ * time (schedstat, and utime + stime in clock ticks) and its voluntary
+ * context switches over the rewrites, until it is idle again.
+ */
+static int cmd_busydir(int argc, char **argv)
+{
+	if (argc < 5)
+		die("usage: busydir LABEL COUNT DIR SELF HUPWATCH");
+	const char *label = argv[0];
+	int count = atoi(argv[1]);
+	const char *dir = argv[2];
+	if (mkdir(dir, 0755) == -1 && errno != EEXIST)
+		die(dir);
+	char path[4096];
+	snprintf(path, sizeof path, "%s/busy", dir);
+	rewrite(path, 0);
+	char *hw_argv[] = { argv[4], "-w", "0", "--watch-delay", "0", "--watch", (char *)dir,
+			    "--", argv[3], "reloadchild", NULL };
+	int out;
+	struct lines *err = calloc(1, sizeof *err);
+	struct rec r;
+	pid_t hw = spawn_piped(hw_argv, NULL, &out, &err->fd);
+	if (read_rec(out, &r, 10000) || r.kind != 'R') {
+		fprintf(stderr, "hwbench: busydir: first generation never ready\n");
+		kill(hw, SIGKILL);
+		reap(hw, 5000);
+		return 1;
+	}
+	wait_idle(hw, 100, 10000);
+	int64_t c0 = cpu_ns(hw);
+	long t0 = cpu_ticks(hw);
+	long v0 = proc_status(hw, "voluntary_ctxt_switches");
+	for (int i = 1; i <= count; i++)
+		rewrite(path, i);
+	wait_idle(hw, 200, 120000);
+	int64_t c1 = cpu_ns(hw);
+	long t1 = cpu_ticks(hw);
+	long v1 = proc_status(hw, "voluntary_ctxt_switches");
+	int reloaded = wait_line(err, " changed", 0) > 0;
+	printf("%s busy_cpu_ns %lld\n", label, (long long)(c1 - c0));
+	printf("%s busy_ticks %ld\n", label, t1 - t0);
+	printf("%s busy_wakeups %ld\n", label, v1 - v0);
+	printf("%s busy_reloads %d\n", label, reloaded);
+	fflush(stdout);
+	kill(hw, SIGTERM);
+	reap(hw, 10000);
+	unlink(path);
+	rmdir(dir);
+	return reloaded;
 }
 
 /* 7. reload latency: HUP -> the old generation's stop-signal handler. */
@@ -461,6 +785,110 @@ static int cmd_reload(int argc, char **argv)
 		failed = 1;
 	}
 	return failed;
+}
+
+/*
+ * 7b. Reload latency of several reloaders in turn (hupwatch and the floor
+ * reloader, benches/floor.c): each runs `hwbench notifychild`, which sends
+ * READY=1 at once; the time is from the reload signal to the old child's
+ * SIGTERM handler. The next reload of the same reloader waits until the old
+ * child is reaped.
+ */
+static int cmd_reloads(int argc, char **argv)
+{
+	if (argc < 3)
+		die("usage: reloads SETTLE COUNT GROUPS");
+	double settle = atof(argv[0]);
+	int count = atoi(argv[1]);
+	struct group g[16];
+	pid_t serving[16]; /* each reloader's serving generation */
+	int n = parse_groups(argc - 2, argv + 2, g, 16);
+	struct rec r;
+	for (int i = 0; i < n; i++) {
+		g[i].pid = spawn(g[i].argv, &g[i].fd);
+		if (read_rec(g[i].fd, &r, 10000) || r.kind != 'R') {
+			fprintf(stderr, "hwbench: %s: first generation never ready\n", g[i].label);
+			stop_all(g, n);
+			return 1;
+		}
+		serving[i] = r.pid;
+	}
+	sleep_ns((int64_t)(settle * 1e9));
+	int warmup = count / 10 + 5;
+	for (int k = -warmup; k < count; k++) {
+		for (int j = 0; j < n; j++) {
+			int i = (j + k + warmup) % n;
+			int64_t t0 = now_ns(), stopped = 0;
+			pid_t next = 0;
+			kill(g[i].pid, SIGHUP);
+			while (!stopped || !next) {
+				if (read_rec(g[i].fd, &r, 5000)) {
+					fprintf(stderr, "hwbench: %s: reload %d: no %s within 5 s\n", g[i].label,
+						k + warmup, stopped ? "new generation" : "stop signal to the old one");
+					stop_all(g, n);
+					return 1;
+				}
+				if (r.kind == 'T' && r.pid == serving[i])
+					stopped = r.ns;
+				else if (r.kind == 'R')
+					next = r.pid;
+			}
+			serving[i] = next;
+			if (wait_children(g[i].pid, 1, 5000)) {
+				fprintf(stderr, "hwbench: %s: old generation not reaped\n", g[i].label);
+				stop_all(g, n);
+				return 1;
+			}
+			if (k >= 0)
+				printf("%s ns %lld\n", g[i].label, (long long)(stopped - t0));
+		}
+	}
+	stop_all(g, n);
+	return 0;
+}
+
+/*
+ * 10. How many generations can drain at once: HUPWATCH... runs `hwbench
+ * drainchild` (ready at once, ignores SIGTERM, so every replaced generation
+ * keeps draining); reload until a new generation does not become ready
+ * within 2 s, or MAX times. Run it under the soft RLIMIT_NOFILE to test.
+ */
+static int cmd_drains(int argc, char **argv)
+{
+	if (argc < 3)
+		die("usage: drains LABEL MAX HUPWATCH...");
+	const char *label = argv[0];
+	int max = atoi(argv[1]);
+	int fd;
+	struct rec r;
+	pid_t hw = spawn(argv + 2, &fd);
+	if (read_rec(fd, &r, 10000) || r.kind != 'R') {
+		fprintf(stderr, "hwbench: drains: first generation never ready\n");
+		kill(hw, SIGKILL);
+		reap(hw, 5000);
+		return 1;
+	}
+	int ok = 0;
+	while (ok < max) {
+		kill(hw, SIGHUP);
+		int ready = 0;
+		while (!read_rec(fd, &r, 2000))
+			if (r.kind == 'R') {
+				ready = 1;
+				break;
+			}
+		if (!ready)
+			break;
+		ok++;
+	}
+	printf("%s draining_generations %d\n", label, ok);
+	printf("%s fds %ld\n", label, count_fds(hw));
+	printf("%s reached_max %d\n", label, ok == max);
+	fflush(stdout);
+	/* The generations die with hupwatch (it runs with -k). */
+	kill(hw, SIGKILL);
+	reap(hw, 5000);
+	return 0;
 }
 
 /*
@@ -596,6 +1024,11 @@ static void on_term_exit(int sig)
 	_exit(0);
 }
 
+static void on_term_ignore(int sig)
+{
+	(void)sig;
+}
+
 static void on_term_stamp(int sig)
 {
 	(void)sig;
@@ -603,7 +1036,21 @@ static void on_term_stamp(int sig)
 	_exit(0);
 }
 
-static _Noreturn void child_loop(void (*on_term)(int), void (*on_usr)(int))
+/* READY=1 to $NOTIFY_SOCKET (a path), as sd_notify does. */
+static void notify_ready(void)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	if (!path || path[0] != '/' || strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+		die("NOTIFY_SOCKET");
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	strcpy(a.sun_path, path);
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd == -1 || sendto(fd, "READY=1", 7, 0, (struct sockaddr *)&a, sizeof a) != 7)
+		die("sending READY=1");
+	close(fd);
+}
+
+static _Noreturn void child_loop(void (*on_term)(int), void (*on_usr)(int), int notify)
 {
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
@@ -617,6 +1064,8 @@ static _Noreturn void child_loop(void (*on_term)(int), void (*on_usr)(int))
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
+	if (notify)
+		notify_ready();
 	put_rec('R');
 	for (;;)
 		pause();
@@ -625,7 +1074,7 @@ static _Noreturn void child_loop(void (*on_term)(int), void (*on_usr)(int))
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
-		fprintf(stderr, "usage: hwbench startup|rest|forward|reload|orphans|sigecho|reloadchild ...\n");
+		fprintf(stderr, "usage: hwbench startup|rest|forward|reload|reloads|drains|orphans|watch|busydir|sigecho|reloadchild|notifychild|drainchild ...\n");
 		return 2;
 	}
 	const char *cmd = argv[1];
@@ -642,12 +1091,24 @@ int main(int argc, char **argv)
 		return cmd_forward(argc, argv);
 	if (!strcmp(cmd, "reload"))
 		return cmd_reload(argc, argv);
+	if (!strcmp(cmd, "reloads"))
+		return cmd_reloads(argc, argv);
+	if (!strcmp(cmd, "drains"))
+		return cmd_drains(argc, argv);
 	if (!strcmp(cmd, "orphans"))
 		return cmd_orphans(argc, argv);
+	if (!strcmp(cmd, "watch"))
+		return cmd_watch(argc, argv);
+	if (!strcmp(cmd, "busydir"))
+		return cmd_busydir(argc, argv);
 	if (!strcmp(cmd, "sigecho"))
-		child_loop(on_term_exit, on_usr1);
+		child_loop(on_term_exit, on_usr1, 0);
 	if (!strcmp(cmd, "reloadchild"))
-		child_loop(on_term_stamp, NULL);
+		child_loop(on_term_stamp, NULL, 0);
+	if (!strcmp(cmd, "notifychild"))
+		child_loop(on_term_stamp, NULL, 1);
+	if (!strcmp(cmd, "drainchild"))
+		child_loop(on_term_ignore, NULL, 1);
 	fprintf(stderr, "hwbench: unknown command %s\n", cmd);
 	return 2;
 }

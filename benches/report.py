@@ -10,7 +10,9 @@ import os
 import sys
 from collections import defaultdict
 
-INITS = ["hupwatch", "hupwatch-tiny", "tini-static", "dumb-init"]
+INITS = ["hupwatch", "hupwatch-tiny", "tini-static", "dumb-init", "catatonit"]
+BUILDS = ["hupwatch", "hupwatch-tiny"]
+FLOORS = ["floor-fork", "floor-vfork"]
 # Measured for the size only, when compare.sh could build it: tini built with
 # musl from Debian's source by benches/tini-musl.sh.
 SIZE_ONLY = ["tini-musl"]
@@ -19,7 +21,16 @@ HEADERS = {
     "hupwatch-tiny": "hupwatch (tiny)",
     "tini-static": "tini-static",
     "dumb-init": "dumb-init",
+    "catatonit": "catatonit",
     "tini-musl": "tini-musl (size only)",
+}
+# Where the forwarding chain ran (hwbench forward): the init on the sender's
+# CPU or another one, then the child on the init's CPU or another one.
+PLACES = {
+    "at_ss_ns": "init on the sender's CPU, child on the init's",
+    "at_so_ns": "init on the sender's CPU, child on the other",
+    "at_os_ns": "init on the other CPU, child on the init's",
+    "at_oo_ns": "init on the other CPU, child on the other",
 }
 
 
@@ -85,6 +96,11 @@ def main():
     forward = load(raw, "forward.txt")
     forward1 = load(raw, "forward1.txt")
     reload = load(raw, "reload.txt")
+    floor1 = load(raw, "floor1.txt")
+    floor = load(raw, "floor.txt")
+    watch = load(raw, "watch.txt")
+    busy = load(raw, "busy.txt")
+    drain = load(raw, "drain.txt")
 
     # Each measure: {init: (headline value, detail text)}, lower is better.
     rows = []
@@ -134,8 +150,9 @@ def main():
     w = out.append
     w("# Benchmarks")
     w("")
-    w("hupwatch against tini and dumb-init, measured side by side in one run of")
-    w("`benches/compare.sh` on the machine below. Regenerate this file with")
+    w("hupwatch against tini, dumb-init and catatonit (and its reloads against a floor reloader),")
+    w("measured side by side in one run of `benches/compare.sh` on the machine below. Regenerate")
+    w("this file with")
     w("`benches/compare.sh` (it builds both hupwatch binaries and installs missing peers")
     w("when run as root; the measurements took " + info.get("elapsed", "?") + " here).")
     w("Every number is a median over repeated runs in which the inits took turns;")
@@ -144,8 +161,9 @@ def main():
         w("")
         w("**Quick run** (`--quick`): fewer repetitions, for development only.")
     w("")
-    w("| measure | " + " | ".join(HEADERS[n] for n in cols) + " | hupwatch ÷ tini-static | hupwatch ÷ dumb-init |")
-    w("| --- |" + " ---: |" * (len(cols) + 2))
+    w("| measure | " + " | ".join(HEADERS[n] for n in cols)
+      + " | hupwatch ÷ tini-static | hupwatch ÷ dumb-init | hupwatch ÷ catatonit |")
+    w("| --- |" + " ---: |" * (len(cols) + 3))
     for title, vals, notes, digits in rows:
         cells = []
         for n in cols:
@@ -162,7 +180,7 @@ def main():
                 return "equal" if hw == 0 and tiny == 0 else "n/a"
             return f"{ratio(hw, p)} (tiny {ratio(tiny, p)})"
 
-        w(f"| {title} | " + " | ".join(cells) + f" | {rr('tini-static')} | {rr('dumb-init')} |")
+        w(f"| {title} | " + " | ".join(cells) + f" | {rr('tini-static')} | {rr('dumb-init')} | {rr('catatonit')} |")
     w("")
 
     # Targets of issue 4, judged on this run.
@@ -239,7 +257,135 @@ def main():
             what = ", ".join(grew) if grew else "none"
             count = len(r["reload_ns"])
             w(f"| no growth over {count:,} reloads ({n}) | grew: {what}: {verdict(not grew)} |")
+
+    # Issue 13.
+    def med(data, n, key, scale=1.0):
+        v = data[n][key]
+        return median(v) / scale if v else None
+
+    for cpus, data in (("one CPU", floor1), ("all CPUs", floor)):
+        f = med(data, "floor-fork", "ns", 1000)
+        for n in BUILDS:
+            v = med(data, n, "ns", 1000)
+            if v is None or f is None:
+                continue
+            w(
+                f"| reload ≤ 1.10× the fork floor, {cpus} ({n}) | {fmt(v, 0)} µs vs {fmt(f, 0)} µs,"
+                f" {ratio(v, f)}: {verdict(v <= 1.10 * f)} |"
+            )
+    for n in BUILDS:
+        v, d = fwd.get(n), fwd.get("dumb-init")
+        if v is not None and d is not None:
+            w(f"| forwarding ≤ dumb-init's, all CPUs ({n}) | {fmt(v)} µs vs {fmt(d)} µs: {verdict(v <= d)} |")
+        v, d = fwd1.get(n), fwd1.get("dumb-init")
+        if v is not None and d is not None:
+            w(f"| forwarding ≤ dumb-init's, one CPU ({n}) | {fmt(v)} µs vs {fmt(d)} µs: {verdict(v <= d)} |")
+    sizes = sorted({int(k.rsplit("_", 1)[1]) for n in BUILDS for k in watch[n] if k.startswith("change_ns_")})
+    for n in BUILDS:
+        if 10000 in sizes and 1 in sizes:
+            big, one = med(watch, n, "change_ns_10000", 1e6), med(watch, n, "change_ns_1", 1e6)
+            w(
+                f"| a change with 10,000 watched paths ≤ 5 ms ({n}) | {fmt(big, 2)} ms"
+                f" (1 path: {fmt(one, 2)} ms): {verdict(big <= 5)} |"
+            )
+        b = busy[n]
+        if b["busy_wakeups"]:
+            rewrites = int(info.get("params", "").split("busy_rewrites=")[-1].split()[0]) if "busy_rewrites=" in info.get("params", "") else 0
+            wakes = b["busy_wakeups"][0]
+            limit = rewrites / 100
+            w(
+                f"| rewrites in a watched directory wake hupwatch for < 1% of them ({n}) |"
+                f" {fmt(wakes, 0)} wake-ups, {fmt(b['busy_cpu_ns'][0] / 1e6, 1)} ms CPU for {rewrites:,}"
+                f" rewrites: {verdict(wakes < limit)} |"
+            )
+        d = drain[n]
+        if d["draining_generations"]:
+            count = d["draining_generations"][0]
+            cap = info.get("params", "").split("drain_max=")[-1].split()[0] if "drain_max=" in info.get("params", "") else "?"
+            w(
+                f"| no ceiling on draining generations at a soft limit of 1,024 descriptors ({n}) |"
+                f" {fmt(count, 0)} of {cap} reloads succeeded: {verdict(bool(d['reached_max'][0]))} |"
+            )
     w("")
+
+    if any(floor1[n]["ns"] or floor[n]["ns"] for n in BUILDS + FLOORS):
+        w("## Reload against the floor")
+        w("")
+        w("Reload signal → the old generation's SIGTERM handler, with `--notify -w 0`; the floor")
+        w("reloaders (`benches/floor.c`) do only fork or vfork, exec, wait for READY=1 and SIGTERM the")
+        w("old child. Medians (p10–p90) in µs.")
+        w("")
+        w("| CPUs | " + " | ".join(BUILDS + FLOORS) + " | hupwatch ÷ floor-fork | hupwatch ÷ floor-vfork | tiny ÷ floor-fork |")
+        w("| --- |" + " ---: |" * (len(BUILDS + FLOORS) + 3))
+        for cpus, data in (("one", floor1), ("all", floor)):
+            cells = []
+            for n in BUILDS + FLOORS:
+                v = data[n]["ns"]
+                if not v:
+                    cells.append("n/a")
+                    continue
+                v = [x / 1000 for x in v]
+                cells.append(f"{fmt(median(v), 0)} ({fmt(quantile(v, 0.1), 0)}–{fmt(quantile(v, 0.9), 0)})")
+            h, t = med(data, "hupwatch", "ns"), med(data, "hupwatch-tiny", "ns")
+            ff, fv = med(data, "floor-fork", "ns"), med(data, "floor-vfork", "ns")
+            w(f"| {cpus} | " + " | ".join(cells) + f" | {ratio(h, ff)} | {ratio(h, fv)} | {ratio(t, ff)} |")
+        w("")
+
+    if sizes:
+        w("## --watch with many paths")
+        w("")
+        w("Files in one directory, named relative to it; medians over the changes. A change replaces")
+        w("one of the files by a rename, timed until hupwatch logs the reload (`--watch-delay 0`) and in")
+        w("hupwatch's CPU time until the reload has settled (that includes starting the new generation).")
+        w("")
+        w("| paths | build | start-up until generation 1 is ready (ms) | change → reload logged (ms) | CPU per change (ms) |")
+        w("| ---: | --- | ---: | ---: | ---: |")
+        for k in sizes:
+            for n in BUILDS:
+                st = med(watch, n, f"startup_ns_{k}", 1e6)
+                ch = med(watch, n, f"change_ns_{k}", 1e6)
+                cpu = med(watch, n, f"change_cpu_ns_{k}", 1e6)
+                if st is None:
+                    continue
+                w(f"| {k:,} | {n} | {fmt(st, 1)} | {fmt(ch, 2)} | {fmt(cpu, 2)} |")
+        w("")
+
+    if any(busy[n]["busy_wakeups"] for n in BUILDS) or any(drain[n]["draining_generations"] for n in BUILDS):
+        w("## Busy watched directory, draining generations")
+        w("")
+        w("| build | rewrites in a watched dir: CPU (ms) | utime+stime (ticks) | wake-ups | reloads |"
+          " draining generations at a soft limit of 1,024 | descriptors then |")
+        w("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for n in BUILDS:
+            b, d = busy[n], drain[n]
+
+            def one(data, key, scale=1.0, digits=0):
+                return fmt(data[key][0] / scale, digits) if data[key] else "n/a"
+
+            w(
+                f"| {n} | {one(b, 'busy_cpu_ns', 1e6, 1)} | {one(b, 'busy_ticks')} | {one(b, 'busy_wakeups')}"
+                f" | {one(b, 'busy_reloads')} | {one(d, 'draining_generations')} | {one(d, 'fds')} |"
+            )
+        w("")
+
+    if any(forward[n][k] for n in INITS for k in PLACES):
+        w("## Where forwarding ran, all CPUs")
+        w("")
+        w("Each forwarded signal of measure 6 (all CPUs), by the CPU the init and its child last ran on")
+        w("(`/proc/PID/stat`) relative to the sender's: share of the signals, and their median latency.")
+        w("")
+        w("| init | " + " | ".join(PLACES.values()) + " |")
+        w("| --- |" + " ---: |" * len(PLACES))
+        for n in INITS:
+            total = sum(len(forward[n][k]) for k in PLACES)
+            if not total:
+                continue
+            cells = []
+            for k in PLACES:
+                v = forward[n][k]
+                cells.append(f"{100 * len(v) / total:.0f}%, {fmt(median(v) / 1000)} µs" if v else "0%")
+            w(f"| {n} | " + " | ".join(cells) + " |")
+        w("")
 
     w("## Details")
     w("")
@@ -297,7 +443,7 @@ def main():
     w("| | |")
     w("| --- | --- |")
     for key in ("date", "cpu", "cores", "memory", "kernel", "os", "hupwatch", "commit", "rustc",
-                "nightly", "tini-static", "dumb-init", "tini-musl", "load", "mode", "params"):
+                "nightly", "tini-static", "dumb-init", "catatonit", "tini-musl", "inotify", "load", "mode", "params"):
         if key in info:
             w(f"| {key} | {info[key]} |")
     w("")
@@ -305,8 +451,8 @@ def main():
     w("## How each number is taken")
     w("")
     w("Inits run as `hupwatch -- CMD`, `tini-static -s -- CMD` (`-s`: subreaper, as hupwatch is one")
-    w("when it is not PID 1; it also silences tini's warning) and `dumb-init -- CMD`, all with their")
-    w("default options. The helper `benches/hwbench.c` spawns them with posix_spawn and stamps")
+    w("when it is not PID 1; it also silences tini's warning), `dumb-init -- CMD` and `catatonit --")
+    w("CMD`, all with their default options. The helper `benches/hwbench.c` spawns them with posix_spawn and stamps")
     w("events with CLOCK_MONOTONIC, which is one clock for all processes.")
     w("")
     w("1. Size: `stat` of the file; `size` in the details. The static hupwatch files grow in")
@@ -341,6 +487,25 @@ def main():
     w("   once and stamps its SIGTERM handler; latency is from `kill -HUP` to that stamp in the")
     w("   old generation. The next reload waits until the new generation has reported and the")
     w("   old one is reaped. The child's own start is posix_spawn to its first record.")
+    w("8. Reload against the floor: hupwatch and the tiny build with `--notify -w 0 -- hwbench")
+    w("   notifychild` (READY=1 at once, then it stamps its SIGTERM handler) and `benches/floor.c`")
+    w("   with fork and with vfork running the same child take turns, each reload timed from the")
+    w("   reload signal to the old child's SIGTERM handler; the next reload of the same reloader waits")
+    w("   until the old child is reaped. On one CPU (`taskset`) and on all.")
+    w("9. `--watch`: `hupwatch -w 0 --watch-delay 0 --watch w0 ... -- hwbench reloadchild` in a")
+    w("   directory of N files; start-up is posix_spawn to generation 1's first record, a change is")
+    w("   the middle file replaced by a rename (as editors save), timed until the line `reload: PATH")
+    w("   changed` reaches the harness, and hupwatch's CPU time (`/proc/PID/schedstat`) from the")
+    w("   rename until the reload has settled.")
+    w("10. Busy directory: `hupwatch --watch DIR`, then " + info.get("params", "").split("busy_rewrites=")[-1].split()[0]
+      + " rewrites of one file inside DIR; hupwatch's CPU time (schedstat, and")
+    w("   utime + stime from `/proc/PID/stat`) and voluntary context switches from before the first")
+    w("   rewrite until it has been idle for 0.2 s. Rewriting a file inside a watched directory")
+    w("   never reloads (the README's rule); the reloads column checks it.")
+    w("11. Draining generations: `hupwatch -k --notify -w 0 -- hwbench drainchild` under `prlimit")
+    w("   --nofile=1024:` (the usual soft limit, the hard one unchanged); every generation ignores")
+    w("   SIGTERM, so each reload leaves one more draining. Reloads go on until a new generation is")
+    w("   not ready within 2 s (a failed reload) or the maximum is reached.")
     print("\n".join(out))
 
 
