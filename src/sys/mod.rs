@@ -153,8 +153,10 @@ fn has_nul(text: &[u8]) -> bool {
 }
 
 /// Text as a NUL-terminated string on the stack, so that no path needs an
-/// allocation (and the child may use one between fork and exec).
-struct CText([u8; PATH_MAX]);
+/// allocation (and the child may use one between fork and exec). Only the
+/// bytes of the text and its NUL are written: zeroing all 4 KiB for every
+/// path call was most of the instructions of a reload and of --watch.
+struct CText(core::mem::MaybeUninit<[u8; PATH_MAX]>);
 
 impl CText {
     /// Text with a NUL byte, or too long, fails as the kernel would fail it.
@@ -164,7 +166,8 @@ impl CText {
 
     /// The parts one after the other.
     fn join(parts: &[&[u8]]) -> Result<CText, Errno> {
-        let mut c = CText([0; PATH_MAX]);
+        let mut c = CText(core::mem::MaybeUninit::uninit());
+        let buf = c.0.as_mut_ptr() as *mut u8;
         let mut len = 0;
         for part in parts {
             if len + part.len() >= PATH_MAX {
@@ -173,12 +176,17 @@ impl CText {
             if has_nul(part) {
                 return Err(Errno(libc::EINVAL));
             }
-            c.0[len..len + part.len()].copy_from_slice(part);
+            // SAFETY: len + part.len() < PATH_MAX (checked above), so the
+            // copy stays inside the buffer; the two never overlap.
+            unsafe { core::ptr::copy_nonoverlapping(part.as_ptr(), buf.add(len), part.len()) };
             len += part.len();
         }
+        // SAFETY: len < PATH_MAX, inside the buffer.
+        unsafe { buf.add(len).write(0) };
         Ok(c)
     }
 
+    /// The string, up to and with its NUL: every byte before it was written.
     fn ptr(&self) -> *const c_char {
         self.0.as_ptr() as *const c_char
     }
