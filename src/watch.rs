@@ -84,16 +84,30 @@ fn concerns(dep: &Dep, wd: i32, mask: u32, name: u64) -> bool {
 fn look(path: &[u8], watch: &mut impl FnMut(&[u8], u32, u64) -> bool) -> Fingerprint {
     let (mut links, mut count) = (0u64, 0);
     let mut current = path.to_vec();
+    let mut walks = 0;
     loop {
         // Up from it: the nearest existing directory, for the entry on the
         // way down (watched before the link is read), and above that the
         // directory of every symlink higher up (`current/config/app.conf`).
         let (mut below, mut held): (&[u8], bool) = (&current, false);
+        // The missing directory the nearest existing one is watched for.
+        let mut missing: Option<&[u8]> = None;
         while let Some(dir) = path::parent(below) {
             if !held || sys::stat(below, false).is_ok_and(|s| s.is_symlink()) {
-                held |= watch(dir, DIR, entry(below));
+                let watched = watch(dir, DIR, entry(below));
+                if watched && !held && below.len() < current.len() {
+                    missing = Some(below);
+                }
+                held |= watched;
             }
             below = dir;
+        }
+        // Created after it was found missing and before its directory was
+        // watched, it raised no event: walk again (`mkdir -p a/b` racing the
+        // walk up from a/b/file would otherwise go unseen for good).
+        walks += 1;
+        if missing.is_some_and(|m| sys::stat(m, false).is_ok()) && walks <= MAX_LINKS {
+            continue;
         }
         if count == MAX_LINKS {
             break;
@@ -307,6 +321,29 @@ mod tests {
 
     fn dep(wd: i32, name: u64) -> Dep {
         Dep { wd, path: 0, name }
+    }
+
+    #[test]
+    fn a_directory_created_during_the_walk_up_is_walked_again() {
+        // `mkdir -p etc/app` racing the walk: etc/app is missing when
+        // looked for, and exists once its nearest existing directory is
+        // watched, so no event will ever say so. The walk must go again.
+        let d = temp("walk-race");
+        let path = bytes(&d.0.join("etc/app/app.conf"));
+        let root = bytes(&d.0);
+        let mut watched: Vec<Vec<u8>> = Vec::new();
+        look(&path, &mut |place: &[u8], _mask, _name| {
+            if place == &root[..] && watched.is_empty() {
+                std::fs::create_dir_all(d.0.join("etc/app")).unwrap();
+            }
+            let there = sys::stat(place, true).is_ok();
+            if there {
+                watched.push(place.to_vec());
+            }
+            there
+        });
+        let app = bytes(&d.0.join("etc/app"));
+        assert!(watched.contains(&app), "etc/app, created during the walk, is not watched: {watched:?}");
     }
 
     #[test]
