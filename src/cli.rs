@@ -40,11 +40,9 @@ Options:
       --watch PATH         reload when PATH changes: its content, metadata,
                            symlink target, or a directory's entries
       --watch-delay SECS   wait this long after the last change [default: 0.5]
-      --restart POLICY     when the serving generation ends: no, on-failure[:N]
-                           or always[:N] (give up after N failed restarts in a
-                           row); the delay doubles from 0.1 s to 30 s [default: no]
-      --watchdog SECS      with --notify: a serving generation must send
-                           WATCHDOG=1 this often, or it is replaced (SIGABRT)
+      --restart POLICY     no, on-failure[:N] or always[:N]: start the service
+                           again, N times in a row at most [default: no]
+      --watchdog SECS      with --notify: replace a generation silent this long
   -v, --verbose            log debug messages too
   -q, --quiet              log errors only
   -h, --help               print this help
@@ -222,7 +220,7 @@ fn check(config: &Config) -> Result<(), UsageError> {
         return Err(usage(&[b"--warmup-time must be shorter than --ready-timeout"]));
     }
     if config.policy.watchdog.is_some() && !config.policy.notify {
-        return Err(usage(&[b"--watchdog needs --notify: generations send WATCHDOG=1 to their NOTIFY_SOCKET"]));
+        return Err(usage(&[b"--watchdog needs --notify"]));
     }
     Ok(())
 }
@@ -347,12 +345,11 @@ fn parse_rewrite(text: &[u8]) -> Option<(Signal, Signal)> {
 /// Docker, never gives up).
 fn parse_restart(text: &[u8]) -> Option<(Restart, u32)> {
     let (name, limit) = split(text, b':').unwrap_or((text, b"0"));
-    let restart = match name {
-        b"on-failure" => Restart::OnFailure,
-        b"always" => Restart::Always,
-        _ if text == b"no" => Restart::No,
-        _ => return None,
-    };
+    let i = [&b"no"[..], b"on-failure", b"always"].iter().position(|&n| n == name)?;
+    if i == 0 && name != text {
+        return None;
+    }
+    let restart = [Restart::No, Restart::OnFailure, Restart::Always][i];
     Some((restart, u32::try_from(parse_decimal(limit)?).ok()?))
 }
 

@@ -463,11 +463,7 @@ impl Supervisor {
             (_, E::ExtendTimeout { pid, by }) => self.extend(now, pid, by),
             (_, E::WatchdogPing { pid }) => self.pinged(now, pid),
             (_, E::WatchdogInterval { pid, interval }) => self.set_watchdog(pid, interval),
-            (_, E::WatchdogTrigger { pid }) => {
-                if let Some(i) = self.generations.iter().position(|g| g.pid == pid && watchdog_due(g).is_some()) {
-                    self.hung(now, i, out)
-                }
-            }
+            (_, E::WatchdogTrigger { pid }) => self.triggered(now, pid, out),
             (M::StoppingOrphans { signal, .. }, E::Exited { pid, status }) => {
                 self.orphan_reaped(pid, status, signal, out)
             }
@@ -665,9 +661,15 @@ impl Supervisor {
         self.spawn_next(out);
     }
 
+    /// The generation whose leader is `pid` (a notify message's sender).
+    #[inline(never)]
+    fn by_pid(&mut self, pid: Pid) -> Option<&mut Generation> {
+        self.generations.iter_mut().find(|g| g.pid == pid && pid > 0)
+    }
+
     fn ready(&mut self, now: Nanos, pid: Pid) {
         let warmup = self.policy.warmup;
-        if let Some(g) = self.generations.iter_mut().find(|g| g.pid == pid) {
+        if let Some(g) = self.by_pid(pid) {
             if let Phase::Starting { warm_at: None, ready_by } = g.phase {
                 g.phase = Phase::Starting { warm_at: Some(now.saturating_add(warmup)), ready_by };
             }
@@ -677,7 +679,7 @@ impl Supervisor {
     /// EXTEND_TIMEOUT_USEC=, as systemd reads it: a starting generation is
     /// given until `now + by` to get ready, never less than it had.
     fn extend(&mut self, now: Nanos, pid: Pid, by: Nanos) {
-        if let Some(g) = self.generations.iter_mut().find(|g| g.pid == pid) {
+        if let Some(g) = self.by_pid(pid) {
             if let Phase::Starting { warm_at, ready_by } = g.phase {
                 g.phase = Phase::Starting { warm_at, ready_by: ready_by.max(now.saturating_add(by)) };
             }
@@ -685,7 +687,7 @@ impl Supervisor {
     }
 
     fn pinged(&mut self, now: Nanos, pid: Pid) {
-        if let Some(g) = self.generations.iter_mut().find(|g| g.pid == pid) {
+        if let Some(g) = self.by_pid(pid) {
             g.pinged_at = now;
         }
     }
@@ -693,8 +695,15 @@ impl Supervisor {
     /// WATCHDOG_USEC=, as systemd reads it: the generation's interval from
     /// its last ping on; 0 turns its watchdog off.
     fn set_watchdog(&mut self, pid: Pid, interval: Nanos) {
-        if let Some(g) = self.generations.iter_mut().find(|g| g.pid == pid) {
+        if let Some(g) = self.by_pid(pid) {
             g.watchdog = Some(interval).filter(|&t| t > 0);
+        }
+    }
+
+    /// WATCHDOG=trigger: a miss at once, for a generation whose watchdog runs.
+    fn triggered(&mut self, now: Nanos, pid: Pid, out: &mut Vec<Action>) {
+        if let Some(i) = self.generations.iter().position(|g| g.pid == pid && watchdog_due(g).is_some()) {
+            self.hung(now, i, out)
         }
     }
 
