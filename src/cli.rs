@@ -40,9 +40,8 @@ Options:
       --watch PATH         reload when PATH changes: its content, metadata,
                            symlink target, or a directory's entries
       --watch-delay SECS   wait this long after the last change [default: 0.5]
-      --restart POLICY     no, on-failure[:N] or always[:N]: start the service
-                           again, N times in a row at most [default: no]
-      --watchdog SECS      with --notify: replace a generation silent this long
+      --restart POLICY     restart the service: no, on-failure[:N], always[:N]
+      --watchdog SECS      replace a generation silent this long (with --notify)
   -v, --verbose            log debug messages too
   -q, --quiet              log errors only
   -h, --help               print this help

@@ -34,7 +34,14 @@ use crate::text::Text;
 use crate::watch::Watcher;
 
 fn fatal(what: &'static str) -> impl Fn(Errno) -> Fatal {
-    Fatal::with(what.as_bytes())
+    move |e| failed(what, e)
+}
+
+/// The failure of a set-up step: one copy of the code that builds it, not
+/// one at each step.
+#[inline(never)]
+fn failed(what: &'static str, e: Errno) -> Fatal {
+    Fatal::with(what.as_bytes())(e)
 }
 
 /// si_code values of signals sent by a process (kill, sigqueue, tkill).
@@ -192,6 +199,9 @@ pub fn run(config: Config) -> Result<u8, Fatal> {
     }
     // Dropping `sockets` removes the unix socket paths hupwatch created.
     drop(sockets);
+    // The rest goes with the process, which exits now: freeing it one piece
+    // at a time would only cost code (half a kilobyte of drop glue).
+    std::mem::forget(this);
     result
 }
 
@@ -411,15 +421,11 @@ impl Loop {
     /// Blocks until something happens or the next deadline passes, then
     /// queues what happened.
     fn wait(&mut self) -> Result<(), Fatal> {
-        let mut deadline = self.machine.next_deadline();
-        for other in
-            [self.watcher.as_ref().and_then(Watcher::deadline), self.upward.as_ref().and_then(Upward::ping_due)]
-        {
-            if other.is_some_and(|t| deadline.is_none_or(|d| t < d)) {
-                deadline = other;
-            }
-        }
-        let timeout = deadline.map(|d| d.saturating_sub(sys::monotonic_ns()));
+        let never = Nanos::MAX;
+        let deadline = (self.machine.next_deadline().unwrap_or(never))
+            .min(self.watcher.as_ref().and_then(Watcher::deadline).unwrap_or(never))
+            .min(self.upward.as_ref().and_then(Upward::ping_due).unwrap_or(never));
+        let timeout = (deadline < never).then(|| deadline.saturating_sub(sys::monotonic_ns()));
         if self.downward.is_none() && self.watcher.is_none() {
             return self.wait_for_signal(timeout);
         }

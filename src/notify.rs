@@ -21,10 +21,10 @@ pub enum Message<'a> {
     Watchdog,
     /// WATCHDOG=trigger
     WatchdogTrigger,
-    /// WATCHDOG_USEC=N
-    WatchdogUsec(u64),
-    /// EXTEND_TIMEOUT_USEC=N
-    ExtendTimeoutUsec(u64),
+    /// WATCHDOG_USEC=, in nanoseconds
+    WatchdogInterval(Nanos),
+    /// EXTEND_TIMEOUT_USEC=, in nanoseconds
+    ExtendTimeout(Nanos),
 }
 
 /// The lines hupwatch reads: each key with its `=`, those that take no
@@ -45,15 +45,15 @@ pub fn parse(datagram: &[u8]) -> impl Iterator<Item = Message<'_>> {
             0 => Message::Ready,
             2 => Message::Watchdog,
             3 => Message::WatchdogTrigger,
-            4 => Message::WatchdogUsec(parse_decimal(value)?),
-            _ => Message::ExtendTimeoutUsec(parse_decimal(value)?),
+            4 => Message::WatchdogInterval(usec(value)?),
+            _ => Message::ExtendTimeout(usec(value)?),
         })
     })
 }
 
-/// A microsecond count from a message as nanoseconds.
-fn usec(n: u64) -> Nanos {
-    n.saturating_mul(1000)
+/// A count of microseconds (a message's, or WATCHDOG_USEC) in nanoseconds.
+fn usec(text: &[u8]) -> Option<Nanos> {
+    parse_decimal(text).map(|n| n.saturating_mul(1000))
 }
 
 /// At most this many STATUS= lines of one generation are logged per
@@ -175,8 +175,8 @@ impl Downward {
                     Message::Ready => Event::Ready { pid },
                     Message::Watchdog => Event::WatchdogPing { pid },
                     Message::WatchdogTrigger => Event::WatchdogTrigger { pid },
-                    Message::WatchdogUsec(n) => Event::WatchdogInterval { pid, interval: usec(n) },
-                    Message::ExtendTimeoutUsec(n) => Event::ExtendTimeout { pid, by: usec(n) },
+                    Message::WatchdogInterval(interval) => Event::WatchdogInterval { pid, interval },
+                    Message::ExtendTimeout(by) => Event::ExtendTimeout { pid, by },
                     Message::Status(text) => {
                         if s.status.admit(text, now) {
                             log::info(|l| l.generation(s.number, leader).text(" status: ").quoted(text, 4096));
@@ -213,8 +213,7 @@ impl Upward {
         let address = SockName::Unix(value.to_vec());
         let socket = sys::socket(&address, libc::SOCK_DGRAM).ok()?;
         let ours = sys::getenv(b"WATCHDOG_PID").is_none_or(|p| parse_decimal(p) == Some(own_pid as u64));
-        let ping_every =
-            sys::getenv(b"WATCHDOG_USEC").and_then(parse_decimal).filter(|&n| n > 0 && ours).map(|n| usec(n) / 2);
+        let ping_every = sys::getenv(b"WATCHDOG_USEC").and_then(usec).filter(|&t| t > 0 && ours).map(|t| t / 2);
         Some(Upward { socket, address, stopping_sent: false, ping_every, ping_at: now })
     }
 
@@ -269,8 +268,8 @@ mod tests {
             [
                 Message::Watchdog,
                 Message::WatchdogTrigger,
-                Message::WatchdogUsec(20_000_000),
-                Message::ExtendTimeoutUsec(5),
+                Message::WatchdogInterval(20_000_000_000),
+                Message::ExtendTimeout(5_000),
                 Message::Status(b"a=b")
             ]
         );
@@ -279,6 +278,6 @@ mod tests {
         {
             assert_eq!(parse(junk).count(), 0, "{junk:?}");
         }
-        assert_eq!(usec(u64::MAX), u64::MAX, "saturates");
+        assert_eq!(usec(b"18446744073709551615"), Some(u64::MAX), "saturates");
     }
 }

@@ -173,16 +173,17 @@ impl Plan {
         sys::cloexec_from(3 + self.pass_fds.len() as Fd);
         // With sockets, the child's own LISTEN_PID; with --watchdog, its
         // own WATCHDOG_PID.
-        let pid = sys::getpid();
-        let (mut listen_pid, mut watchdog_pid) = (pid_entry("LISTEN_PID=", pid), pid_entry("WATCHDOG_PID=", pid));
+        let mut entries = pid_entries(sys::getpid());
+        let entries = entries.ended_by(0);
+        let (listen_pid, watchdog_pid) = entries.split_at(entries.iter().position(|&b| b == 0).map_or(0, |i| i + 1));
         let mut extra: [&[u8]; 2] = [&[], &[]];
         let mut n = 0;
         if !self.pass_fds.is_empty() {
-            extra[n] = listen_pid.ended_by(0);
+            extra[n] = listen_pid;
             n += 1;
         }
         if self.watchdog_pid {
-            extra[n] = watchdog_pid.ended_by(0);
+            extra[n] = watchdog_pid;
             n += 1;
         }
         if let Some(cwd) = &self.cwd {
@@ -202,12 +203,14 @@ fn child_fail(report: Fd, step: u8, e: Errno) -> ! {
     sys::exit_now(if e == sys::ENOENT { 127 } else { 126 })
 }
 
-/// `LISTEN_PID=<pid>` (`key` with its `=`), built on the stack: the child
-/// calls this between fork and exec, where nothing may allocate.
-fn pid_entry(key: &str, pid: Pid) -> Text {
-    let mut entry = Text::new();
-    entry.text(key).num(pid.max(0) as u64);
-    entry
+/// `LISTEN_PID=<pid>` and `WATCHDOG_PID=<pid>`, separated by their NUL
+/// bytes, built on the stack: the child calls this between fork and exec,
+/// where nothing may allocate.
+fn pid_entries(pid: Pid) -> Text {
+    let pid = pid.max(0) as u64;
+    let mut entries = Text::new();
+    entries.text("LISTEN_PID=").num(pid).text("\0WATCHDOG_PID=").num(pid);
+    entries
 }
 
 /// The working directory as the caller named it: $PWD when it is absolute and
@@ -229,7 +232,6 @@ mod tests {
 
     #[test]
     fn pid_entries_are_built_without_allocating() {
-        assert_eq!(pid_entry("LISTEN_PID=", 4194304).ended_by(0), b"LISTEN_PID=4194304\0");
-        assert_eq!(pid_entry("WATCHDOG_PID=", 7).as_bytes(), b"WATCHDOG_PID=7");
+        assert_eq!(pid_entries(4194304).ended_by(0), b"LISTEN_PID=4194304\0WATCHDOG_PID=4194304\0");
     }
 }

@@ -61,6 +61,9 @@ use crate::sys::{Errno, Pid, Status};
 /// Monotonic time in nanoseconds.
 pub type Nanos = u64;
 
+/// A deadline that never comes.
+const NEVER: Nanos = Nanos::MAX;
+
 /// How long an abandoned generation, or an adopted process still running
 /// when hupwatch ends, may take to stop when `--stop-timeout` is unlimited:
 /// neither may be left behind forever.
@@ -159,8 +162,9 @@ enum Phase {
     /// Asked for with `Action::Spawn`; its pid comes with the answer.
     Spawning,
     /// Started, not yet trusted: it must announce readiness (with `--notify`)
-    /// and stay alive until `warm_at`, before `ready_by`.
-    Starting { warm_at: Option<Nanos>, ready_by: Nanos },
+    /// and stay alive until `warm_at` (`NEVER` before READY=1), before
+    /// `ready_by`.
+    Starting { warm_at: Nanos, ready_by: Nanos },
     /// The one generation that is the service: it receives forwarded
     /// signals, and its status becomes hupwatch's.
     Serving,
@@ -178,17 +182,17 @@ struct Generation {
     phase: Phase,
     /// It was told to stop: its stop timeout started (once).
     stopped: bool,
-    /// When a stopped generation's process group gets SIGKILL.
-    kill_at: Option<Nanos>,
+    /// When a stopped generation's process group gets SIGKILL (`NEVER`: not).
+    kill_at: Nanos,
     /// The signals hupwatch sent it (bit N-1 for signal N): dying of one
     /// of them is no failure.
     sent: u64,
     /// When it was promoted (0 before).
     promoted_at: Nanos,
-    /// Its watchdog interval (`--watchdog`, or its own WATCHDOG_USEC=), and
-    /// its last WATCHDOG=1 (or its promotion): serving, it is hung unless
-    /// it pings again by `pinged_at + watchdog`.
-    watchdog: Option<Nanos>,
+    /// Its watchdog interval (`--watchdog`, or its own WATCHDOG_USEC=; 0:
+    /// none), and its last WATCHDOG=1 (or its promotion): serving, it is
+    /// hung unless it pings again by `pinged_at + watchdog`.
+    watchdog: Nanos,
     pinged_at: Nanos,
     /// It missed its watchdog: replaced as soon as a replacement is ready.
     hung: bool,
@@ -201,9 +205,9 @@ fn bit(signal: Signal) -> u64 {
 
 /// When generation `g` misses its watchdog: only the serving generation
 /// has one, from its promotion on, until it is told to stop or found hung.
-fn watchdog_due(g: &Generation) -> Option<Nanos> {
-    let armed = matches!(g.phase, Phase::Serving) && !g.stopped && !g.hung;
-    g.watchdog.filter(|_| armed).map(|t| g.pinged_at.saturating_add(t))
+fn watchdog_due(g: &Generation) -> Nanos {
+    let armed = matches!(g.phase, Phase::Serving) && !g.stopped && !g.hung && g.watchdog > 0;
+    if armed { g.pinged_at.saturating_add(g.watchdog) } else { NEVER }
 }
 
 /// Why a reload was given up.
@@ -484,7 +488,6 @@ impl Supervisor {
 
     /// The earliest time at which an `Event::Deadline` has something to do.
     pub fn next_deadline(&self) -> Option<Nanos> {
-        const NEVER: Nanos = Nanos::MAX;
         let mut next = match self.mode {
             Mode::StoppingOrphans { deadline, .. } => deadline.unwrap_or(NEVER),
             Mode::Backoff { until } => until,
@@ -492,9 +495,9 @@ impl Supervisor {
         };
         for g in &self.generations {
             if let Phase::Starting { warm_at, ready_by } = g.phase {
-                next = next.min(warm_at.unwrap_or(NEVER)).min(ready_by);
+                next = next.min(warm_at).min(ready_by);
             }
-            next = next.min(g.kill_at.unwrap_or(NEVER)).min(watchdog_due(g).unwrap_or(NEVER));
+            next = next.min(g.kill_at).min(watchdog_due(g));
         }
         (next < NEVER).then_some(next)
     }
@@ -515,10 +518,10 @@ impl Supervisor {
             pid: 0,
             phase: Phase::Spawning,
             stopped: false,
-            kill_at: None,
+            kill_at: NEVER,
             sent: 0,
             promoted_at: 0,
-            watchdog: self.policy.watchdog,
+            watchdog: self.policy.watchdog.unwrap_or(0),
             pinged_at: 0,
             hung: false,
         });
@@ -564,7 +567,7 @@ impl Supervisor {
 
     fn started(&mut self, now: Nanos, pid: Pid, out: &mut Vec<Action>) {
         let Some(i) = self.generations.iter().position(|g| matches!(g.phase, Phase::Spawning)) else { return };
-        let warm_at = if self.policy.notify { None } else { Some(now.saturating_add(self.policy.warmup)) };
+        let warm_at = if self.policy.notify { NEVER } else { now.saturating_add(self.policy.warmup) };
         let g = &mut self.generations[i];
         g.pid = pid;
         g.phase = Phase::Starting { warm_at, ready_by: now.saturating_add(self.policy.ready_timeout) };
@@ -670,8 +673,8 @@ impl Supervisor {
     fn ready(&mut self, now: Nanos, pid: Pid) {
         let warmup = self.policy.warmup;
         if let Some(g) = self.by_pid(pid) {
-            if let Phase::Starting { warm_at: None, ready_by } = g.phase {
-                g.phase = Phase::Starting { warm_at: Some(now.saturating_add(warmup)), ready_by };
+            if let Phase::Starting { warm_at: NEVER, ready_by } = g.phase {
+                g.phase = Phase::Starting { warm_at: now.saturating_add(warmup), ready_by };
             }
         }
     }
@@ -696,13 +699,13 @@ impl Supervisor {
     /// its last ping on; 0 turns its watchdog off.
     fn set_watchdog(&mut self, pid: Pid, interval: Nanos) {
         if let Some(g) = self.by_pid(pid) {
-            g.watchdog = Some(interval).filter(|&t| t > 0);
+            g.watchdog = interval;
         }
     }
 
     /// WATCHDOG=trigger: a miss at once, for a generation whose watchdog runs.
     fn triggered(&mut self, now: Nanos, pid: Pid, out: &mut Vec<Action>) {
-        if let Some(i) = self.generations.iter().position(|g| g.pid == pid && watchdog_due(g).is_some()) {
+        if let Some(i) = self.generations.iter().position(|g| g.pid == pid && watchdog_due(g) < NEVER) {
             self.hung(now, i, out)
         }
     }
@@ -711,7 +714,7 @@ impl Supervisor {
     fn deadlines(&mut self, now: Nanos, out: &mut Vec<Action>) {
         for i in 0..self.generations.len() {
             if let Phase::Starting { warm_at, ready_by } = self.generations[i].phase {
-                if warm_at.is_some_and(|t| t <= now) {
+                if warm_at <= now {
                     self.promote(now, i, out);
                 } else if ready_by <= now {
                     self.abandon(now, i, Failure::NotReady, out);
@@ -719,10 +722,10 @@ impl Supervisor {
             }
         }
         for i in 0..self.generations.len() {
-            if watchdog_due(&self.generations[i]).is_some_and(|t| t <= now) {
+            if watchdog_due(&self.generations[i]) <= now {
                 self.hung(now, i, out);
             }
-            if self.generations[i].kill_at.is_some_and(|t| t <= now) {
+            if self.generations[i].kill_at <= now {
                 self.kill(i, out);
             }
         }
@@ -761,7 +764,7 @@ impl Supervisor {
         out.push(Action::Report(Report::Abandoned { number, pid: Some(pid), why, serving }));
         self.stop(now, i, self.policy.stop_signal, Phase::Abandoned, out);
         let limit = self.policy.stop_timeout.unwrap_or(ABANDON_KILL_AFTER);
-        self.generations[i].kill_at = Some(now.saturating_add(limit));
+        self.generations[i].kill_at = now.saturating_add(limit);
         self.not_ready(now, 1, out);
     }
 
@@ -792,7 +795,7 @@ impl Supervisor {
         if !g.stopped {
             g.stopped = true;
             let limit = if g.hung { Some(stop_timeout.unwrap_or(ABANDON_KILL_AFTER)) } else { stop_timeout };
-            g.kill_at = limit.map(|t| now.saturating_add(t));
+            g.kill_at = limit.map_or(NEVER, |t| now.saturating_add(t));
         }
         g.sent |= bit(signal);
         out.push(Action::Signal { pid: g.pid, signal, group });
@@ -803,7 +806,7 @@ impl Supervisor {
 
     fn kill(&mut self, i: usize, out: &mut Vec<Action>) {
         let g = &mut self.generations[i];
-        g.kill_at = None;
+        g.kill_at = NEVER;
         g.sent |= bit(signals::SIGKILL);
         out.push(Action::Report(Report::Killing { number: g.number, pid: g.pid }));
         out.push(Action::Kill { pid: g.pid });
