@@ -247,22 +247,35 @@ fn receive(socket: &UnixDatagram, hw: &Running) -> String {
 
 #[test]
 fn hupwatch_pings_its_own_watchdog_every_half_interval() {
-    let up_dir = TempDir::new("own-watchdog");
-    let path = up_dir.join("notify");
-    let socket = upstream(&path);
-    let env = [("NOTIFY_SOCKET", path.to_str().unwrap()), ("WATCHDOG_USEC", "200000")];
-    let (mut s, first) = Service::start("own-watchdog", &["-w", "0"], "", &env);
-    let mut pings = 0;
-    while pings < 5 {
-        if receive(&socket, &s.hw) == "WATCHDOG=1" {
-            pings += 1;
+    // WATCHDOG_PID unset, then set to hupwatch's own pid (a shell that execs it keeps its pid).
+    for own_pid in [false, true] {
+        let up_dir = TempDir::new("own-watchdog");
+        let path = up_dir.join("notify");
+        let socket = upstream(&path);
+        let env = [("NOTIFY_SOCKET", path.to_str().unwrap()), ("WATCHDOG_USEC", "200000")];
+        let cmd = if own_pid {
+            let mut cmd = Command::new("sh");
+            cmd.arg("-c").arg(r#"WATCHDOG_PID=$$ exec "$0" "$@""#).arg(hupwatch_bin()).args(["-w", "0"]);
+            cmd.stdin(std::process::Stdio::null());
+            cmd
+        } else {
+            hupwatch(&["-w", "0"])
+        };
+        let mut s = Service::launch(cmd, "own-watchdog", "", &env);
+        let first = next_report(s.dir.path(), &s.hw, &[]);
+        let mut pings = 0;
+        while pings < 5 {
+            if receive(&socket, &s.hw) == "WATCHDOG=1" {
+                pings += 1;
+            }
         }
+        // Never more often than every 0.1 s (from its start on, one at once): no busy loop.
+        let elapsed = monotonic_ns() - s.launched;
+        assert!(pings as u64 <= elapsed / 100_000_000 + 1, "{pings} pings in {} ms", elapsed / 1_000_000);
+        let passed_on = (first.get("WATCHDOG_USEC"), first.get("WATCHDOG_PID"));
+        assert_eq!(passed_on, (None, None), "hupwatch's own watchdog passed on:\n{}", first.text);
+        s.hw.stop();
     }
-    // Never more often than every 0.1 s (from its start on, one at once): no busy loop.
-    let elapsed = monotonic_ns() - s.launched;
-    assert!(pings as u64 <= elapsed / 100_000_000 + 1, "{pings} pings in {} ms", elapsed / 1_000_000);
-    assert_eq!(first.get("WATCHDOG_USEC"), None, "hupwatch's own watchdog passed on:\n{}", first.text);
-    s.hw.stop();
 }
 
 #[test]
