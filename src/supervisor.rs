@@ -476,10 +476,6 @@ impl Supervisor {
                 self.kill_orphans(now, out)
             }
             (M::StoppingOrphans { .. }, E::NoChildren) => self.exit(out),
-            (M::Backoff { until }, E::Deadline) if until <= now => {
-                self.deadlines(now, out);
-                self.restart(false, out)
-            }
             (_, E::Deadline) => self.deadlines(now, out),
             (_, E::NoChildren) => {}
         }
@@ -710,7 +706,7 @@ impl Supervisor {
         }
     }
 
-    /// Acts on every deadline that has passed by `now`.
+    /// Acts on every deadline that has passed by `now`, a backoff's end too.
     fn deadlines(&mut self, now: Nanos, out: &mut Vec<Action>) {
         for i in 0..self.generations.len() {
             if let Phase::Starting { warm_at, ready_by } = self.generations[i].phase {
@@ -727,6 +723,11 @@ impl Supervisor {
             }
             if self.generations[i].kill_at <= now {
                 self.kill(i, out);
+            }
+        }
+        if let Mode::Backoff { until } = self.mode {
+            if until <= now {
+                self.restart(false, out);
             }
         }
     }
