@@ -39,7 +39,10 @@
 #   one change until the reload is logged;  10. CPU time and wake-ups of
 #   hupwatch while a file inside a watched directory is rewritten 100,000
 #   times;  11. how many generations can drain at once under the usual soft
-#   limit of 1,024 descriptors before a reload fails.
+#   limit of 1,024 descriptors before a reload fails;
+#   12. hupwatch only (--restart, --watchdog): a crash -> the restarted
+#   generation serving; a missed watchdog -> the replacement ready and the
+#   hung one's SIGABRT; hupwatch's CPU time over a 60 s crash loop.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -86,6 +89,12 @@ if [ "$quick" = 1 ]; then
 else
 	startup_rounds=3000 rest_runs=3 forward_runs=20 reap_runs=11 reload_count=1000
 	watch_sizes="1 2500 10000 20000 40000" watch_rounds=5 busy_rewrites=100000 drain_max=2000
+fi
+# Measure 8 (restarts and the watchdog).
+if [ "$quick" = 1 ]; then
+	crash_count=5 hung_count=5 crashloop_secs=10
+else
+	crash_count=30 hung_count=30 crashloop_secs=60
 fi
 rest_settle=2 rest_secs=5 forward_settle=1.5 forward_count=300 orphans=10000
 
@@ -340,6 +349,23 @@ for name in hupwatch hupwatch-tiny; do
 	run "$raw/drain.txt" prlimit --nofile=1024: "$bench" drains "$name" "$drain_max" \
 		"${pre[0]}" -k --notify -w 0 -- "$bench" drainchild
 done
+
+# 12. --restart and --watchdog (issue 12): each in its own function, so that
+# it stays apart from the measures above.
+measure_restarts() { # measure_restarts NAME
+	prefix "$1"
+	run "$raw/restart.txt" "$bench" crash "$1" "$crash_count" "$bench" \
+		"${pre[0]}" -w 0 --restart always -- "$bench" crashchild
+	run "$raw/restart.txt" "$bench" hung "$1" "$hung_count" "$bench" \
+		"${pre[0]}" --notify -w 0 --watchdog 0.2 -- "$bench" watchdogchild
+	run "$raw/restart.txt" "$bench" crashloop "$1" "$crashloop_secs" "$bench" \
+		"${pre[0]}" --restart always -- "$bench" crashnow
+}
+say "12. restarts: $crash_count crashes, $hung_count hung generations, a ${crashloop_secs}s crash loop each"
+for name in hupwatch hupwatch-tiny; do
+	measure_restarts "$name"
+done
+
 elapsed=$(($(date +%s) - start))
 load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 busy_end=$(busy)
@@ -369,7 +395,7 @@ version() { "$@" 2>&1 | head -n 1 || true; }
 	echo "rest_secs $rest_secs"
 	echo "rest_settle $rest_settle"
 	echo "forward_settle $forward_settle"
-	echo "params startup_rounds=$startup_rounds rest_runs=$rest_runs rest_secs=$rest_secs forward_runs=$forward_runs forward_count=$forward_count reap_runs=$reap_runs orphans=$orphans reload_count=$reload_count watch_sizes=${watch_sizes// /,} watch_rounds=$watch_rounds busy_rewrites=$busy_rewrites drain_max=$drain_max"
+	echo "params startup_rounds=$startup_rounds rest_runs=$rest_runs rest_secs=$rest_secs forward_runs=$forward_runs forward_count=$forward_count reap_runs=$reap_runs orphans=$orphans reload_count=$reload_count watch_sizes=${watch_sizes// /,} watch_rounds=$watch_rounds busy_rewrites=$busy_rewrites drain_max=$drain_max crash_count=$crash_count hung_count=$hung_count crashloop_secs=$crashloop_secs"
 } >"$raw/machine.txt"
 
 python3 benches/report.py "$raw" >"$output"

@@ -18,6 +18,10 @@
  *   hwbench busydir LABEL COUNT DIR SELF HUPWATCH    rewrites in a watched dir
  *   hwbench reloads SETTLE COUNT GROUPS  reload latency of reloaders, in turn
  *   hwbench drains LABEL MAX HUPWATCH...  draining generations until reloads fail
+ *   hwbench crash LABEL COUNT SELF HUPWATCH...     crash -> next generation serving
+ *   hwbench crashloop LABEL SECS SELF HUPWATCH...  hupwatch's CPU in a crash loop
+ *   hwbench hung LABEL COUNT SELF HUPWATCH...      watchdog miss -> hung one replaced
+ *   hwbench crashchild | crashnow | watchdogchild  (children of those three)
  *   hwbench sigecho | reloadchild | notifychild | drainchild   (children of
  *                                       the inits; notifychild sends READY=1
  *                                       first, drainchild too and then never
@@ -29,6 +33,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stddef.h>
 #include <spawn.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -1071,6 +1076,252 @@ static _Noreturn void child_loop(void (*on_term)(int), void (*on_usr)(int), int 
 		pause();
 }
 
+/* ---- issue 12: restarts and the watchdog (hupwatch only) ---------------- */
+
+/* A record stamped `ns` instead of now. */
+static void put_rec_at(int kind, int64_t ns)
+{
+	struct rec r = { kind, (int32_t)getpid(), ns };
+	ssize_t w = write(1, &r, sizeof r);
+	(void)w;
+}
+
+/* Read records until one of `kind` from a pid other than `not` (0: any). */
+static int read_kind(int fd, int kind, pid_t not, struct rec *r, int timeout_ms)
+{
+	for (;;) {
+		if (read_rec(fd, r, timeout_ms))
+			return -1;
+		if (r->kind == kind && r->pid != not)
+			return 0;
+	}
+}
+
+/* utime + stime of pid from /proc/PID/stat, in ms. */
+static long cpu_ms(pid_t pid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd == -1 ? -1 : read(fd, buf, sizeof buf - 1);
+	if (fd != -1)
+		close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	char *s = strrchr(buf, ')');
+	unsigned long ut = 0, st = 0;
+	if (!s || sscanf(s + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+		return -1;
+	return (long)((ut + st) * 1000 / (unsigned long)sysconf(_SC_CLK_TCK));
+}
+
+/* Crash -> next generation serving: the child crashes on our SIGUSR1 (its
+ * 'C' stamp), hupwatch restarts it after the first backoff (0.1 s), and the
+ * new child's 'R' stamp ends the sample. A fresh hupwatch per sample, so
+ * every crash is a first restart. */
+static int cmd_crash(int argc, char **argv)
+{
+	if (argc < 4)
+		die("usage: crash LABEL COUNT SELF HUPWATCH ARGS...");
+	const char *label = argv[0];
+	int count = atoi(argv[1]);
+	char **hw_argv = argv + 3;
+	struct rec r;
+	for (int i = 0; i < count; i++) {
+		int fd;
+		pid_t hw = spawn(hw_argv, &fd);
+		if (read_kind(fd, 'R', 0, &r, 10000))
+			die("crash: first generation never ready");
+		pid_t first = r.pid;
+		kill(first, SIGUSR1);
+		if (read_kind(fd, 'C', 0, &r, 5000))
+			die("crash: no crash record");
+		int64_t crashed = r.ns;
+		if (read_kind(fd, 'R', first, &r, 10000))
+			die("crash: no restarted generation");
+		printf("%s crash_ns %lld\n", label, (long long)(r.ns - crashed));
+		kill(hw, SIGTERM);
+		reap(hw, 5000);
+		close(fd);
+	}
+	return 0;
+}
+
+/* CPU time of pid in µs from /proc/PID/schedstat (its first field, in ns),
+ * finer than /proc/PID/stat's ticks; -1 without it. */
+static long long cpu_us(pid_t pid)
+{
+	char path[64], buf[256];
+	snprintf(path, sizeof path, "/proc/%d/schedstat", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd == -1 ? -1 : read(fd, buf, sizeof buf - 1);
+	if (fd != -1)
+		close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	return atoll(buf) / 1000;
+}
+
+/* A crash loop of SECS seconds: how much CPU hupwatch used, and how many
+ * generations it started. */
+static int cmd_crashloop(int argc, char **argv)
+{
+	if (argc < 4)
+		die("usage: crashloop LABEL SECS SELF HUPWATCH ARGS...");
+	const char *label = argv[0];
+	int secs = atoi(argv[1]);
+	char **hw_argv = argv + 3;
+	int fd;
+	int64_t t0 = now_ns();
+	pid_t hw = spawn(hw_argv, &fd);
+	int starts = 0;
+	struct rec r;
+	while (now_ns() - t0 < (int64_t)secs * 1000000000) {
+		int left = (int)((t0 + (int64_t)secs * 1000000000 - now_ns()) / 1000000);
+		if (read_rec(fd, &r, left > 0 ? left : 1) == 0 && r.kind == 'R')
+			starts++;
+	}
+	long cpu = cpu_ms(hw);
+	long long fine = cpu_us(hw);
+	int64_t wall = now_ns() - t0;
+	if (fine >= 0)
+		printf("%s crashloop_cpu_us %lld\n", label, fine);
+	printf("%s crashloop_secs %d\n", label, secs);
+	printf("%s crashloop_starts %d\n", label, starts);
+	printf("%s crashloop_cpu_ms %ld\n", label, cpu);
+	printf("%s crashloop_wall_ms %lld\n", label, (long long)(wall / 1000000));
+	kill(hw, SIGTERM);
+	reap(hw, 5000);
+	close(fd);
+	return cpu < 0;
+}
+
+/* Watchdog miss -> hung one replaced: the serving child stops pinging on our
+ * SIGUSR1 (its 'P' stamp: the last ping), so its watchdog (WATCHDOG_USEC)
+ * runs out at P + interval; the replacement sends READY=1 ('R') and the hung
+ * one's SIGABRT handler stamps 'A'. Measured from the miss to each. */
+static int cmd_hung(int argc, char **argv)
+{
+	if (argc < 4)
+		die("usage: hung LABEL COUNT SELF HUPWATCH ARGS...");
+	const char *label = argv[0];
+	int count = atoi(argv[1]);
+	char **hw_argv = argv + 3;
+	int fd;
+	pid_t hw = spawn(hw_argv, &fd);
+	struct rec r;
+	if (read_kind(fd, 'R', 0, &r, 10000))
+		die("hung: first generation never ready");
+	pid_t serving = r.pid;
+	for (int i = 0; i < count; i++) {
+		sleep_ns(50000000);
+		kill(serving, SIGUSR1);
+		if (read_kind(fd, 'P', 0, &r, 5000))
+			die("hung: no last-ping record");
+		/* The child's WATCHDOG_USEC, which it reports with its 'P'. */
+		int64_t last = r.ns;
+		struct rec w;
+		if (read_rec(fd, &w, 5000) || w.kind != 'W')
+			die("hung: no interval record");
+		int64_t missed = last + w.ns;
+		int64_t ready = 0, aborted = 0;
+		pid_t next = 0;
+		while (!ready || !aborted) {
+			if (read_rec(fd, &r, 10000))
+				die("hung: the hung generation was not replaced");
+			if (r.kind == 'R' && r.pid != serving)
+				ready = r.ns, next = r.pid;
+			else if (r.kind == 'A' && r.pid == serving)
+				aborted = r.ns;
+		}
+		printf("%s hung_ready_ns %lld\n", label, (long long)(ready - missed));
+		printf("%s hung_abort_ns %lld\n", label, (long long)(aborted - missed));
+		serving = next;
+	}
+	kill(hw, SIGTERM);
+	int status = reap(hw, 5000);
+	close(fd);
+	return status == -1 || !WIFEXITED(status);
+}
+
+static void on_usr1_crash(int sig)
+{
+	(void)sig;
+	put_rec('C');
+	_exit(1);
+}
+
+static volatile sig_atomic_t hang_now;
+
+static void on_usr1_hang(int sig)
+{
+	(void)sig;
+	hang_now = 1;
+}
+
+static void on_abrt_stamp(int sig)
+{
+	(void)sig;
+	put_rec('A');
+	_exit(0);
+}
+
+/* One datagram to $NOTIFY_SOCKET (a path or @abstract). */
+static void sd_notify_send(const char *msg)
+{
+	const char *name = getenv("NOTIFY_SOCKET");
+	if (!name)
+		return;
+	struct sockaddr_un a;
+	memset(&a, 0, sizeof a);
+	a.sun_family = AF_UNIX;
+	size_t len = strlen(name);
+	if (len >= sizeof a.sun_path)
+		return;
+	memcpy(a.sun_path, name, len);
+	if (a.sun_path[0] == '@')
+		a.sun_path[0] = 0;
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		return;
+	sendto(fd, msg, strlen(msg), 0, (struct sockaddr *)&a,
+	       (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len));
+	close(fd);
+}
+
+/* The watchdog child: READY=1, then WATCHDOG=1 every 10 ms until SIGUSR1. */
+static _Noreturn void watchdog_child(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_usr1_hang;
+	sigaction(SIGUSR1, &sa, NULL);
+	sa.sa_handler = on_abrt_stamp;
+	sigaction(SIGABRT, &sa, NULL);
+	sa.sa_handler = on_term_exit;
+	sigaction(SIGTERM, &sa, NULL);
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	const char *usec = getenv("WATCHDOG_USEC");
+	int64_t interval = usec ? atoll(usec) * 1000 : 0;
+	int64_t ready = now_ns();
+	sd_notify_send("READY=1");
+	put_rec_at('R', ready);
+	int64_t last = 0;
+	while (!hang_now) {
+		sd_notify_send("WATCHDOG=1");
+		last = now_ns();
+		sleep_ns(10000000);
+	}
+	put_rec_at('P', last);
+	put_rec_at('W', interval);
+	for (;;)
+		pause();
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -1101,6 +1352,20 @@ int main(int argc, char **argv)
 		return cmd_watch(argc, argv);
 	if (!strcmp(cmd, "busydir"))
 		return cmd_busydir(argc, argv);
+	if (!strcmp(cmd, "crash"))
+		return cmd_crash(argc, argv);
+	if (!strcmp(cmd, "crashloop"))
+		return cmd_crashloop(argc, argv);
+	if (!strcmp(cmd, "hung"))
+		return cmd_hung(argc, argv);
+	if (!strcmp(cmd, "crashchild"))
+		child_loop(on_term_exit, on_usr1_crash, 0);
+	if (!strcmp(cmd, "crashnow")) {
+		put_rec('R');
+		return 1;
+	}
+	if (!strcmp(cmd, "watchdogchild"))
+		watchdog_child();
 	if (!strcmp(cmd, "sigecho"))
 		child_loop(on_term_exit, on_usr1, 0);
 	if (!strcmp(cmd, "reloadchild"))

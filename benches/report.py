@@ -438,6 +438,8 @@ def main():
             w(f"| {n} | {label} | " + " | ".join(cells) + " |")
     w("")
 
+    restart_section(raw, w)
+
     w("## Machine and versions")
     w("")
     w("| | |")
@@ -506,7 +508,62 @@ def main():
     w("   --nofile=1024:` (the usual soft limit, the hard one unchanged); every generation ignores")
     w("   SIGTERM, so each reload leaves one more draining. Reloads go on until a new generation is")
     w("   not ready within 2 s (a failed reload) or the maximum is reached.")
+    restart_method(w)
     print("\n".join(out))
+
+
+def restart_section(raw, w):
+    """Measure 12 (issue 12): restarts and the watchdog, hupwatch's two builds."""
+    data = load(raw, "restart.txt")
+    builds = [n for n in ("hupwatch", "hupwatch-tiny") if data[n]["crash_ns"]]
+    if not builds:
+        return
+    w("## Restarts and the watchdog")
+    w("")
+    w("| measure | build | median | p10 | p90 | samples |")
+    w("| --- | --- | ---: | ---: | ---: | ---: |")
+    rows = [
+        ("crash → restarted generation serving, with the first backoff of 100 ms (ms)", "crash_ns", 1e6, 1),
+        ("watchdog missed → replacement ready (ms)", "hung_ready_ns", 1e6, 2),
+        ("watchdog missed → hung generation sent SIGABRT (ms)", "hung_abort_ns", 1e6, 2),
+    ]
+    for title, key, scale, digits in rows:
+        for n in builds:
+            v = [x / scale for x in data[n][key]]
+            if v:
+                w(
+                    f"| {title} | {n} | {fmt(median(v), digits)} | {fmt(quantile(v, 0.1), digits)}"
+                    f" | {fmt(quantile(v, 0.9), digits)} | {len(v):,} |"
+                )
+    w("")
+    w("| crash loop | build | seconds | generations started | hupwatch's CPU time | share of one CPU |")
+    w("| --- | --- | ---: | ---: | ---: | ---: |")
+    for n in builds:
+        d = data[n]
+        if not d["crashloop_cpu_ms"]:
+            continue
+        # schedstat's ns when the kernel has it, else stat's 10 ms ticks.
+        cpu_ms = d["crashloop_cpu_us"][0] / 1000 if d["crashloop_cpu_us"] else d["crashloop_cpu_ms"][0]
+        share = 100 * cpu_ms / d["crashloop_wall_ms"][0]
+        w(
+            f"| `--restart always -- hwbench crashnow` | {n} | {fmt(d['crashloop_secs'][0], 0)}"
+            f" | {fmt(d['crashloop_starts'][0], 0)} | {cpu_ms:.1f} ms | {share:.3f}% |"
+        )
+    w("")
+
+
+def restart_method(w):
+    """How measure 12 is taken."""
+    w("12. Restarts and the watchdog (hupwatch only). Crash: `hupwatch -w 0 --restart always --")
+    w("   hwbench crashchild`; the harness sends SIGUSR1 straight to the serving child, which stamps")
+    w("   it and exits 1; the sample ends at the restarted child's first record, so it holds the")
+    w("   first backoff of 100 ms (a fresh hupwatch per sample, each crash a first restart). Hung:")
+    w("   `hupwatch --notify -w 0 --watchdog 0.2 -- hwbench watchdogchild`, whose child sends")
+    w("   READY=1 and WATCHDOG=1 every 10 ms until SIGUSR1, then stamps its last ping; the watchdog")
+    w("   ran out at that stamp plus WATCHDOG_USEC, from where the replacement's READY=1 and the")
+    w("   hung child's SIGABRT handler are timed. Crash loop: `hupwatch --restart always --")
+    w("   hwbench crashnow` (a child that exits 1 at once) for the whole window; hupwatch's")
+    w("   CPU time at its end from /proc/PID/schedstat (ns; /proc/PID/stat's 10 ms ticks without it).")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@
 use crate::listen::{self, Address};
 use crate::log::Level;
 use crate::signals::{self, Signal};
-use crate::supervisor::Policy;
+use crate::supervisor::{Policy, Restart};
 use crate::text::{Text, parse_decimal};
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
@@ -40,6 +40,8 @@ Options:
       --watch PATH         reload when PATH changes: its content, metadata,
                            symlink target, or a directory's entries
       --watch-delay SECS   wait this long after the last change [default: 0.5]
+      --restart POLICY     restart the service: no, on-failure[:N], always[:N]
+      --watchdog SECS      replace a generation silent this long (with --notify)
   -v, --verbose            log debug messages too
   -q, --quiet              log errors only
   -h, --help               print this help
@@ -110,6 +112,9 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, UsageEr
         success_exits: Vec::new(),
         process_group: false,
         notify: false,
+        restart: Restart::No,
+        restart_limit: 0,
+        watchdog: None,
     };
     let mut config = Config {
         policy,
@@ -213,6 +218,9 @@ fn check(config: &Config) -> Result<(), UsageError> {
     if config.policy.warmup >= config.policy.ready_timeout {
         return Err(usage(&[b"--warmup-time must be shorter than --ready-timeout"]));
     }
+    if config.policy.watchdog.is_some() && !config.policy.notify {
+        return Err(usage(&[b"--watchdog needs --notify"]));
+    }
     Ok(())
 }
 
@@ -244,6 +252,8 @@ enum Opt {
     Notify,
     Watch,
     WatchDelay,
+    Restart,
+    Watchdog,
     Verbose,
     Quiet,
     Help,
@@ -261,7 +271,7 @@ impl Opt {
 }
 
 /// The options by short name (NUL for none) and long name.
-const OPTIONS: [(char, &str, Opt); 17] = [
+const OPTIONS: [(char, &str, Opt); 19] = [
     ('w', "warmup-time", Opt::Warmup),
     ('\0', "ready-timeout", Opt::ReadyTimeout),
     ('\0', "reload-signal", Opt::ReloadSignal),
@@ -275,6 +285,8 @@ const OPTIONS: [(char, &str, Opt); 17] = [
     ('\0', "notify", Opt::Notify),
     ('\0', "watch", Opt::Watch),
     ('\0', "watch-delay", Opt::WatchDelay),
+    ('\0', "restart", Opt::Restart),
+    ('\0', "watchdog", Opt::Watchdog),
     ('v', "verbose", Opt::Verbose),
     ('q', "quiet", Opt::Quiet),
     ('h', "help", Opt::Help),
@@ -289,6 +301,7 @@ fn expected(opt: Opt) -> &'static str {
         Opt::Listen => "tcp:HOST:PORT, tcp:[IPV6]:PORT or unix:PATH",
         Opt::Watch => "a path",
         Opt::SuccessExit => "an exit code from 0 to 255",
+        Opt::Restart => "no, on-failure[:N] or always[:N]",
         _ => "seconds such as 1, 0.5, 500ms, 2m",
     }
 }
@@ -312,6 +325,9 @@ fn set(config: &mut Config, opt: Opt, value: Vec<u8>) -> Option<()> {
         Opt::StopSignal => config.policy.stop_signal = signals::parse(text, false)?,
         Opt::Rewrite => config.policy.rewrites.push(parse_rewrite(text)?),
         Opt::SuccessExit => config.policy.success_exits.push(u8::try_from(parse_decimal(text)?).ok()?),
+        Opt::Restart => (config.policy.restart, config.policy.restart_limit) = parse_restart(text)?,
+        // Under a microsecond, WATCHDOG_USEC would say 0: off.
+        Opt::Watchdog => config.policy.watchdog = Some(parse_duration(text)?).filter(|&t| t >= 1000),
         _ => return None,
     }
     Some(())
@@ -322,6 +338,18 @@ fn parse_rewrite(text: &[u8]) -> Option<(Signal, Signal)> {
     let (from, to) = split(text, b':')?;
     let from = signals::parse(from, false).filter(|&s| signals::catchable(s))?;
     Some((from, signals::parse(to, true)?))
+}
+
+/// `no`, `on-failure`, `always`, the last two with `:N` (`:0`, as in
+/// Docker, never gives up).
+fn parse_restart(text: &[u8]) -> Option<(Restart, u32)> {
+    let (name, limit) = split(text, b':').unwrap_or((text, b"0"));
+    let i = [&b"no"[..], b"on-failure", b"always"].iter().position(|&n| n == name)?;
+    if i == 0 && name != text {
+        return None;
+    }
+    let restart = [Restart::No, Restart::OnFailure, Restart::Always][i];
+    Some((restart, u32::try_from(parse_decimal(limit)?).ok()?))
 }
 
 /// The text before and after the first `separator`.
@@ -441,6 +469,31 @@ mod tests {
         assert_eq!(c.level, Level::Debug);
         assert_eq!(config(&["-q", "x"]).level, Level::Error);
         assert_eq!(config(&["--stop-timeout", "0", "x"]).policy.stop_timeout, None);
+    }
+
+    #[test]
+    fn restart_policies_and_the_watchdog() {
+        let restart = |value: &str| {
+            let c = config(&["--restart", value, "x"]);
+            (c.policy.restart, c.policy.restart_limit)
+        };
+        assert_eq!(config(&["x"]).policy.restart, Restart::No);
+        assert_eq!(restart("no"), (Restart::No, 0));
+        assert_eq!(restart("on-failure"), (Restart::OnFailure, 0));
+        assert_eq!(restart("on-failure:3"), (Restart::OnFailure, 3));
+        assert_eq!(restart("always:0"), (Restart::Always, 0), "Docker's :0: no limit");
+        assert_eq!(restart("always:4294967295"), (Restart::Always, u32::MAX));
+        for bad in
+            ["no:1", "", "sometimes", "On-failure", "on-failure:", "on-failure:x", "always:-1", "always:4294967296"]
+        {
+            let m = error(&["--restart", bad, "x"]);
+            assert!(m.contains("(expected no, on-failure[:N] or always[:N])"), "{bad}: {m}");
+        }
+        let c = config(&["--notify", "--watchdog", "1.5", "x"]);
+        assert_eq!(c.policy.watchdog, Some(1_500_000_000));
+        assert_eq!(config(&["--watchdog=0", "x"]).policy.watchdog, None, "0 is off, and needs no --notify");
+        assert!(error(&["--watchdog", "2", "x"]).contains("--watchdog needs --notify"));
+        assert!(error(&["--notify", "--watchdog", "2h", "x"]).contains("invalid value for --watchdog"));
     }
 
     #[test]

@@ -34,7 +34,14 @@ use crate::text::Text;
 use crate::watch::Watcher;
 
 fn fatal(what: &'static str) -> impl Fn(Errno) -> Fatal {
-    Fatal::with(what.as_bytes())
+    move |e| failed(what, e)
+}
+
+/// The failure of a set-up step: one copy of the code that builds it, not
+/// one at each step.
+#[inline(never)]
+fn failed(what: &'static str, e: Errno) -> Fatal {
+    Fatal::with(what.as_bytes())(e)
 }
 
 /// si_code values of signals sent by a process (kill, sigqueue, tkill).
@@ -138,11 +145,17 @@ pub fn run(config: Config) -> Result<u8, Fatal> {
     let signals = take_over_signals()?;
     become_subreaper(is_init);
     // Read before the variables are dropped from what generations inherit.
-    let upward = Upward::from_env();
+    let upward = Upward::from_env(own_pid, sys::monotonic_ns());
     let start_dir = spawn::logical_cwd();
     let sockets = Sockets::open(&config.listen)?;
     let watcher = watch_paths(&config, start_dir.as_deref())?;
     let terminal = owns_terminal();
+    let mut extra_env = sockets.environment();
+    if let Some(interval) = config.policy.watchdog {
+        let mut usec = Text::new();
+        usec.num(interval / 1000);
+        extra_env.push((b"WATCHDOG_USEC", usec.as_bytes().to_vec()));
+    }
     let plan = Plan::new(PlanOptions {
         command: &config.command,
         mask: signals.mask,
@@ -151,7 +164,8 @@ pub fn run(config: Config) -> Result<u8, Fatal> {
         take_terminal: terminal,
         kill_at_exit: config.kill_at_exit,
         pass_fds: sockets.fds(),
-        extra_env: sockets.environment(),
+        extra_env,
+        watchdog_pid: config.policy.watchdog.is_some(),
     });
     leave_start_dir(start_dir.as_deref());
     let mut this = Loop {
@@ -185,6 +199,9 @@ pub fn run(config: Config) -> Result<u8, Fatal> {
     }
     // Dropping `sockets` removes the unix socket paths hupwatch created.
     drop(sockets);
+    // The rest goes with the process, which exits now: freeing it one piece
+    // at a time would only cost code (half a kilobyte of drop glue).
+    std::mem::forget(this);
     result
 }
 
@@ -265,6 +282,8 @@ impl Loop {
                 self.reap_one();
             } else if self.machine.next_deadline().is_some_and(|t| t <= self.now) {
                 self.push(Event::Deadline);
+            } else if let Some(upward) = self.upward.as_mut().filter(|u| u.ping_due().is_some_and(|t| t <= self.now)) {
+                upward.ping(self.now);
             } else if let Some(path) = self.watcher.as_mut().and_then(|w| w.take_due(self.now)) {
                 log::info(|l| l.text("reload: ").quoted(path, 4096).text(" changed"));
                 self.push(Event::Reload);
@@ -402,12 +421,11 @@ impl Loop {
     /// Blocks until something happens or the next deadline passes, then
     /// queues what happened.
     fn wait(&mut self) -> Result<(), Fatal> {
-        let watch_deadline = self.watcher.as_ref().and_then(Watcher::deadline);
-        let deadline = match (self.machine.next_deadline(), watch_deadline) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        let timeout = deadline.map(|d| d.saturating_sub(sys::monotonic_ns()));
+        let never = Nanos::MAX;
+        let deadline = (self.machine.next_deadline().unwrap_or(never))
+            .min(self.watcher.as_ref().and_then(Watcher::deadline).unwrap_or(never))
+            .min(self.upward.as_ref().and_then(Upward::ping_due).unwrap_or(never));
+        let timeout = (deadline < never).then(|| deadline.saturating_sub(sys::monotonic_ns()));
         if self.downward.is_none() && self.watcher.is_none() {
             return self.wait_for_signal(timeout);
         }
@@ -439,7 +457,7 @@ impl Loop {
         let Loop { downward, events, now, .. } = self;
         if let Some(downward) = downward {
             for pollfd in fds[first_notify..].iter().filter(|p| p.revents != 0) {
-                failed = failed.and(downward.receive(pollfd.fd, *now, |pid| events.push((*now, Event::Ready { pid }))));
+                failed = failed.and(downward.receive(pollfd.fd, *now, |event| events.push((*now, event))));
             }
         }
         if let Some(watcher) = &mut self.watcher {

@@ -5,24 +5,55 @@
 //! (by SCM_CREDENTIALS) is the generation's leader or in its process group.
 //! Upward: when hupwatch itself was given NOTIFY_SOCKET, it tells its
 //! supervisor READY, RELOADING and STOPPING, so `systemctl reload` waits for
-//! the real reload.
+//! the real reload, and pings its watchdog when it has one.
 
 use crate::log;
+use crate::supervisor::{Event, Nanos};
 use crate::sys::{self, Errno, Fd, OwnedFd, Pid, SockName};
-use crate::text::Text;
+use crate::text::{Text, parse_decimal};
 
 /// What a generation said that hupwatch acts on.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Message<'a> {
     Ready,
     Status(&'a [u8]),
+    /// WATCHDOG=1
+    Watchdog,
+    /// WATCHDOG=trigger
+    WatchdogTrigger,
+    /// WATCHDOG_USEC=, in nanoseconds
+    WatchdogInterval(Nanos),
+    /// EXTEND_TIMEOUT_USEC=, in nanoseconds
+    ExtendTimeout(Nanos),
 }
 
-/// The lines of one datagram that matter: READY=1 and STATUS=...
+/// The lines hupwatch reads: each key with its `=`, those that take no
+/// value with it too. A table, not a `match` on byte strings: that
+/// compiles to one comparison each, 500 bytes for these six.
+const LINES: [&[u8]; 6] =
+    [b"READY=1", b"STATUS=", b"WATCHDOG=1", b"WATCHDOG=trigger", b"WATCHDOG_USEC=", b"EXTEND_TIMEOUT_USEC="];
+
+/// The lines of one datagram that matter: READY=1, STATUS=..., the
+/// watchdog's and EXTEND_TIMEOUT_USEC=.
 pub fn parse(datagram: &[u8]) -> impl Iterator<Item = Message<'_>> {
     datagram.split(|&b| b == b'\n').filter_map(|line| {
-        if line == b"READY=1" { Some(Message::Ready) } else { line.strip_prefix(b"STATUS=").map(Message::Status) }
+        let i = LINES.iter().position(|l| line.starts_with(l))?;
+        let value = &line[LINES[i].len()..];
+        Some(match i {
+            1 => Message::Status(value),
+            _ if matches!(i, 0 | 2 | 3) && !value.is_empty() => return None,
+            0 => Message::Ready,
+            2 => Message::Watchdog,
+            3 => Message::WatchdogTrigger,
+            4 => Message::WatchdogInterval(usec(value)?),
+            _ => Message::ExtendTimeout(usec(value)?),
+        })
     })
+}
+
+/// A count of microseconds (a message's, or WATCHDOG_USEC) in nanoseconds.
+fn usec(text: &[u8]) -> Option<Nanos> {
+    parse_decimal(text).map(|n| n.saturating_mul(1000))
 }
 
 /// At most this many STATUS= lines of one generation are logged per
@@ -122,10 +153,10 @@ impl Downward {
         self.sockets.iter().map(|s| s.socket.0)
     }
 
-    /// Reads every queued datagram of the socket `fd`; calls `ready` with
-    /// the leader pid of a generation that reported READY=1. A failed
-    /// receive ends the reading and is returned.
-    pub fn receive(&mut self, fd: Fd, now: u64, mut ready: impl FnMut(Pid)) -> Result<(), Errno> {
+    /// Reads every queued datagram of the socket `fd`; calls `heard` with
+    /// what the generation said that the supervisor acts on, as from its
+    /// leader. A failed receive ends the reading and is returned.
+    pub fn receive(&mut self, fd: Fd, now: u64, mut heard: impl FnMut(Event)) -> Result<(), Errno> {
         let Some(s) = self.sockets.iter_mut().find(|s| s.socket.0 == fd) else { return Ok(()) };
         let mut buf = [0u8; 4096];
         while let Some((n, sender)) = sys::recv_with_sender(fd, &mut buf)? {
@@ -139,13 +170,20 @@ impl Downward {
                 continue;
             }
             for message in parse(&buf[..n]) {
-                match message {
-                    Message::Ready => ready(leader),
-                    Message::Status(text) if s.status.admit(text, now) => {
-                        log::info(|l| l.generation(s.number, leader).text(" status: ").quoted(text, 4096))
+                let pid = leader;
+                heard(match message {
+                    Message::Ready => Event::Ready { pid },
+                    Message::Watchdog => Event::WatchdogPing { pid },
+                    Message::WatchdogTrigger => Event::WatchdogTrigger { pid },
+                    Message::WatchdogInterval(interval) => Event::WatchdogInterval { pid, interval },
+                    Message::ExtendTimeout(by) => Event::ExtendTimeout { pid, by },
+                    Message::Status(text) => {
+                        if s.status.admit(text, now) {
+                            log::info(|l| l.generation(s.number, leader).text(" status: ").quoted(text, 4096));
+                        }
+                        continue;
                     }
-                    Message::Status(_) => {}
-                }
+                });
             }
         }
         Ok(())
@@ -157,18 +195,37 @@ pub struct Upward {
     socket: OwnedFd,
     address: SockName,
     stopping_sent: bool,
+    /// hupwatch's own watchdog: WATCHDOG=1 every half of WATCHDOG_USEC,
+    /// next at `ping_at`.
+    ping_every: Option<Nanos>,
+    ping_at: Nanos,
 }
 
 impl Upward {
-    /// From hupwatch's NOTIFY_SOCKET: a path, or `@name` for an abstract socket.
-    pub fn from_env() -> Option<Upward> {
+    /// From hupwatch's NOTIFY_SOCKET: a path, or `@name` for an abstract
+    /// socket; with its watchdog when WATCHDOG_USEC is set for hupwatch
+    /// (WATCHDOG_PID unset or hupwatch's pid, as sd_watchdog_enabled reads it).
+    pub fn from_env(own_pid: Pid, now: Nanos) -> Option<Upward> {
         let value = sys::getenv(b"NOTIFY_SOCKET")?;
         if !matches!(value.first(), Some(b'/' | b'@')) {
             return None;
         }
         let address = SockName::Unix(value.to_vec());
         let socket = sys::socket(&address, libc::SOCK_DGRAM).ok()?;
-        Some(Upward { socket, address, stopping_sent: false })
+        let ours = sys::getenv(b"WATCHDOG_PID").is_none_or(|p| parse_decimal(p) == Some(own_pid as u64));
+        let ping_every = sys::getenv(b"WATCHDOG_USEC").and_then(usec).filter(|&t| t > 0 && ours).map(|t| t / 2);
+        Some(Upward { socket, address, stopping_sent: false, ping_every, ping_at: now })
+    }
+
+    /// When hupwatch's own watchdog wants its next WATCHDOG=1.
+    pub fn ping_due(&self) -> Option<Nanos> {
+        self.ping_every.map(|_| self.ping_at)
+    }
+
+    /// Sends WATCHDOG=1 and sets the next ping.
+    pub fn ping(&mut self, now: Nanos) {
+        self.ping_at = now.saturating_add(self.ping_every.unwrap_or(0));
+        self.send(b"WATCHDOG=1", false);
     }
 
     /// Sends one message; STOPPING=1 (`stopping`) only once.
@@ -200,5 +257,27 @@ mod tests {
         let got: Vec<_> = parse(b"STATUS=booting\nMAINPID=7\nREADY=1\nREADY=0\n").collect();
         assert_eq!(got, [Message::Status(b"booting"), Message::Ready]);
         assert_eq!(parse(b"READY=10").count(), 0);
+    }
+
+    #[test]
+    fn parses_watchdog_and_extend_lines() {
+        let got: Vec<_> =
+            parse(b"WATCHDOG=1\nWATCHDOG=trigger\nWATCHDOG_USEC=20000000\nEXTEND_TIMEOUT_USEC=5\nSTATUS=a=b").collect();
+        assert_eq!(
+            got,
+            [
+                Message::Watchdog,
+                Message::WatchdogTrigger,
+                Message::WatchdogInterval(20_000_000_000),
+                Message::ExtendTimeout(5_000),
+                Message::Status(b"a=b")
+            ]
+        );
+        for junk in
+            [&b"WATCHDOG=0"[..], b"WATCHDOG=", b"WATCHDOG_USEC=-1", b"WATCHDOG_USEC=", b"EXTEND_TIMEOUT_USEC=1s"]
+        {
+            assert_eq!(parse(junk).count(), 0, "{junk:?}");
+        }
+        assert_eq!(usec(b"18446744073709551615"), Some(u64::MAX), "saturates");
     }
 }

@@ -26,8 +26,8 @@ impl Text {
 /// Logs one report at the level it deserves.
 pub fn log(r: &Report) {
     let level = match r {
-        Report::Abandoned { .. } => Level::Error,
-        Report::Killing { .. } | Report::ReloadRefused => Level::Warn,
+        Report::Abandoned { .. } | Report::GaveUp { .. } | Report::Hung { .. } => Level::Error,
+        Report::Killing { .. } | Report::ReloadRefused | Report::Restarting { .. } => Level::Warn,
         Report::Forwarded { .. } | Report::Dropped { .. } | Report::OrphanReaped { .. } => Level::Debug,
         Report::ReloadQueued | Report::Exiting { .. } => Level::Debug,
         _ => Level::Info,
@@ -84,6 +84,12 @@ fn words<'a>(r: &Report, l: &'a mut Text) -> &'a mut Text {
         Report::OrphanReaped { pid, status } => l.text("reaped process ").num(pid as u64).text(": ").status(status),
         Report::StoppingOrphans { signal } => l.text("sending ").signal(signal).text(" to the remaining processes"),
         Report::Exiting { code } => l.text("exiting with ").num(code as u64),
+        Report::Restarting { attempt, delay, code } => {
+            l.text("restart ").num(attempt as u64).text(" in ").num(delay / 1_000_000);
+            l.text(" ms (last status ").num(code as u64).text(")")
+        }
+        Report::GaveUp { restarts } => l.text("giving up: ").num(restarts as u64).text(" restarts in a row failed"),
+        Report::Hung { number, pid } => l.generation(number, pid).text(" missed its watchdog: hung"),
     }
 }
 
@@ -160,6 +166,9 @@ mod tests {
             said(abandoned),
             "reload abandoned: generation 3 could not start: command not found; generation 2 (pid 9) keeps serving"
         );
+        let restarting = Report::Restarting { attempt: 3, delay: 400_000_000, code: 1 };
+        assert_eq!(said(restarting), "restart 3 in 400 ms (last status 1)");
+        assert_eq!(said(Report::Hung { number: 2, pid: 9 }), "generation 2 (pid 9) missed its watchdog: hung");
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub type Signal = i32;
 pub const SIGHUP: Signal = 1;
 pub const SIGINT: Signal = 2;
 pub const SIGQUIT: Signal = 3;
+pub const SIGABRT: Signal = 6;
 pub const SIGKILL: Signal = 9;
 pub const SIGTERM: Signal = 15;
 pub const SIGCHLD: Signal = 17;

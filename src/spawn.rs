@@ -24,15 +24,25 @@ pub struct Plan {
     /// range they move into, so moving one never overwrites another. With
     /// any, the child adds its own LISTEN_PID.
     pass_fds: Vec<Fd>,
+    /// `--watchdog`: the child adds its own WATCHDOG_PID.
+    watchdog_pid: bool,
     kill_at_exit: bool,
     parent: Pid,
 }
 
 /// Environment variables hupwatch never passes on as they are: its own
-/// notification socket and socket-activation variables, which name hupwatch.
-/// Every variable hupwatch sets is one of them.
-const OWN_VARIABLES: [&[u8]; 6] =
-    [b"NOTIFY_SOCKET", b"LISTEN_FDS", b"LISTEN_PID", b"LISTEN_FDNAMES", b"LISTEN_PIDFDID", b"SERVER_STARTER_PORT"];
+/// notification socket, watchdog and socket-activation variables, which name
+/// hupwatch. Every variable hupwatch sets is one of them.
+const OWN_VARIABLES: [&[u8]; 8] = [
+    b"NOTIFY_SOCKET",
+    b"LISTEN_FDS",
+    b"LISTEN_PID",
+    b"LISTEN_FDNAMES",
+    b"LISTEN_PIDFDID",
+    b"SERVER_STARTER_PORT",
+    b"WATCHDOG_USEC",
+    b"WATCHDOG_PID",
+];
 
 pub struct PlanOptions<'a> {
     /// The command and its arguments, none empty of a NUL byte (they come
@@ -48,6 +58,8 @@ pub struct PlanOptions<'a> {
     /// Descriptors to hand over, in order, with their variables (LISTEN_FDS...).
     pub pass_fds: Vec<Fd>,
     pub extra_env: Vec<(&'static [u8], Vec<u8>)>,
+    /// Each generation gets its own WATCHDOG_PID (`--watchdog`).
+    pub watchdog_pid: bool,
 }
 
 /// The variable's name in a `KEY=VALUE` entry.
@@ -64,6 +76,7 @@ impl Plan {
             sigchld_ignored: opts.sigchld_ignored,
             take_terminal: opts.take_terminal,
             pass_fds: opts.pass_fds,
+            watchdog_pid: opts.watchdog_pid,
             kill_at_exit: opts.kill_at_exit,
             parent: sys::getpid(),
         };
@@ -158,16 +171,28 @@ impl Plan {
             let _ = sys::dup2(fd, target);
         }
         sys::cloexec_from(3 + self.pass_fds.len() as Fd);
-        // With sockets, the child's own LISTEN_PID.
-        let mut listen_pid = listen_pid_entry(sys::getpid());
-        let extra: &[&[u8]] = if self.pass_fds.is_empty() { &[] } else { &[listen_pid.ended_by(0)] };
+        // With sockets, the child's own LISTEN_PID; with --watchdog, its
+        // own WATCHDOG_PID.
+        let mut entries = pid_entries(sys::getpid());
+        let entries = entries.ended_by(0);
+        let (listen_pid, watchdog_pid) = entries.split_at(entries.iter().position(|&b| b == 0).map_or(0, |i| i + 1));
+        let mut extra: [&[u8]; 2] = [&[], &[]];
+        let mut n = 0;
+        if !self.pass_fds.is_empty() {
+            extra[n] = listen_pid;
+            n += 1;
+        }
+        if self.watchdog_pid {
+            extra[n] = watchdog_pid;
+            n += 1;
+        }
         if let Some(cwd) = &self.cwd {
             if let Err(e) = sys::chdir(cwd) {
                 child_fail(report, 1, e);
             }
         }
         let _ = sys::set_signal_mask(self.mask);
-        let e = self.exec.execvp(extra);
+        let e = self.exec.execvp(&extra[..n]);
         child_fail(report, 2, e)
     }
 }
@@ -178,12 +203,14 @@ fn child_fail(report: Fd, step: u8, e: Errno) -> ! {
     sys::exit_now(if e == sys::ENOENT { 127 } else { 126 })
 }
 
-/// `LISTEN_PID=<pid>`, built on the stack: the child calls this between
-/// fork and exec, where nothing may allocate.
-fn listen_pid_entry(pid: Pid) -> Text {
-    let mut entry = Text::new();
-    entry.text("LISTEN_PID=").num(pid.max(0) as u64);
-    entry
+/// `LISTEN_PID=<pid>` and `WATCHDOG_PID=<pid>`, separated by their NUL
+/// bytes, built on the stack: the child calls this between fork and exec,
+/// where nothing may allocate.
+fn pid_entries(pid: Pid) -> Text {
+    let pid = pid.max(0) as u64;
+    let mut entries = Text::new();
+    entries.text("LISTEN_PID=").num(pid).text("\0WATCHDOG_PID=").num(pid);
+    entries
 }
 
 /// The working directory as the caller named it: $PWD when it is absolute and
@@ -204,8 +231,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn listen_pid_is_built_without_allocating() {
-        assert_eq!(listen_pid_entry(4194304).ended_by(0), b"LISTEN_PID=4194304\0");
-        assert_eq!(listen_pid_entry(7).as_bytes(), b"LISTEN_PID=7");
+    fn pid_entries_are_built_without_allocating() {
+        assert_eq!(pid_entries(4194304).ended_by(0), b"LISTEN_PID=4194304\0WATCHDOG_PID=4194304\0");
     }
 }

@@ -30,6 +30,9 @@ fn usage_errors_exit_2_with_one_line() {
         &["-r", "USR1", "--", "true"],
         &["-r", "FOO:0", "--", "true"],
         &["-r", "USR1:BAR", "--", "true"],
+        &["--restart", "sometimes", "--", "true"],
+        &["--restart"],
+        &["--watchdog", "1", "--", "true"],
         &[],
         &["-w", "1"],
         &["--"],
@@ -62,6 +65,8 @@ fn help_and_version_exit_0() {
             "--kill-at-exit",
             "--verbose",
             "--quiet",
+            "--restart",
+            "--watchdog",
         ] {
             assert!(out.contains(option), "{flag} output lacks {option}:\n{out}");
         }
@@ -229,6 +234,9 @@ fn contradictory_and_useless_options_are_usage_errors() {
         (&["--stop-signal", "33"], "invalid value for --stop-signal"),
         (&["--reload-signal", "32"], "invalid value for --reload-signal"),
         (&["-e", "256"], "invalid value for --success-exit"),
+        (&["--watchdog", "5"], "--watchdog needs --notify"),
+        (&["--restart", "no:3"], "invalid value for --restart"),
+        (&["--restart", "on-failure:x"], "invalid value for --restart"),
     ];
     for (opts, want) in cases {
         let args = [*opts, &["--", "true"]].concat();

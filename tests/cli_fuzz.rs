@@ -65,6 +65,8 @@ const WITH_VALUE: &[&str] = &[
     "--listen",
     "--watch",
     "--watch-delay",
+    "--restart",
+    "--watchdog",
 ];
 const ODD: &[&str] = &["--", "-", "--bogus", "-Z", "--help=x", "--notify=1", "---", "-w=1", "--warmup-time="];
 
@@ -126,6 +128,11 @@ fn value(rng: &mut Rng) -> Vec<u8> {
         "--",
         "-w",
         "=",
+        // --restart's: each gives up in time (no unlimited restarts of a command that ends).
+        "no",
+        "on-failure:1",
+        "always:1",
+        "on-failure:4294967296",
     ];
     match rng.below(6) {
         0 => {

@@ -11,18 +11,10 @@ use std::os::fd::AsRawFd;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::os::unix::process::CommandExt;
 use std::process::Command;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 use support::*;
 
 // ---------------------------------------------------------------------------------------------
 // Local helpers
-
-/// A TCP port on 127.0.0.1 that was free a moment ago (the kernel picked it, we let it go).
-fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap().local_addr().unwrap().port()
-}
 
 /// The args for hupwatch running the server with `server_args` after `opts`.
 fn server_args(dir: &TempDir, opts: &[String], server_args: &[&str]) -> Vec<String> {
@@ -74,13 +66,6 @@ fn start(dir: &TempDir, opts: &[&str], args: &[&str]) -> (Running, Report) {
 
 fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| s.to_string()).collect()
-}
-
-/// Connects to 127.0.0.1:port; returns the pid of the generation that answered.
-fn ask_tcp(port: u16) -> io::Result<i32> {
-    let stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port))?;
-    stream.set_read_timeout(Some(LONG))?;
-    answer(stream)
 }
 
 /// The inode of the socket a report line `fdN listening FAMILY ADDR inode I` names.
@@ -244,41 +229,6 @@ fn reload_hands_the_same_socket_to_the_new_generation() {
     hw.stop();
 }
 
-/// A client that connects again and again until told to stop, keeping every outcome.
-struct Client {
-    stop: Arc<AtomicBool>,
-    thread: std::thread::JoinHandle<Vec<io::Result<i32>>>,
-    last: Arc<std::sync::atomic::AtomicI32>,
-}
-
-impl Client {
-    fn start(ask: impl Fn() -> io::Result<i32> + Send + 'static) -> Client {
-        let stop = Arc::new(AtomicBool::new(false));
-        let last = Arc::new(std::sync::atomic::AtomicI32::new(0));
-        let (s, l) = (stop.clone(), last.clone());
-        let thread = std::thread::spawn(move || {
-            let mut outcomes = Vec::new();
-            while !s.load(Ordering::SeqCst) {
-                let outcome = ask();
-                if let Ok(pid) = outcome {
-                    l.store(pid, Ordering::SeqCst);
-                }
-                outcomes.push(outcome);
-                // Pacing, not waiting: at full speed the TIME_WAIT connections of a few
-                // seconds would use up the ephemeral ports.
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            outcomes
-        });
-        Client { stop, thread, last }
-    }
-
-    fn finish(self) -> Vec<io::Result<i32>> {
-        self.stop.store(true, Ordering::SeqCst);
-        self.thread.join().unwrap()
-    }
-}
-
 #[test]
 fn no_connection_is_refused_or_dropped_during_reloads() {
     let dir = TempDir::new("no-refused");
@@ -297,7 +247,7 @@ fn no_connection_is_refused_or_dropped_during_reloads() {
         assert!(wait_until(LONG, || !exists(old)), "generation {old} not stopped; stderr:\n{}", hw.stderr());
         for (name, client) in [("tcp", &tcp_client), ("unix", &unix_client)] {
             assert!(
-                wait_until(LONG, || client.last.load(Ordering::SeqCst) == new),
+                wait_until(LONG, || client.last() == new),
                 "{name}: generation {new} never answered; stderr:\n{}",
                 hw.stderr()
             );

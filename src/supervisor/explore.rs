@@ -2,7 +2,8 @@
 //! drive the pure machine through event sequences in any order the kernel
 //! could deliver them (reload signals, forwarded and shutdown signals,
 //! spawn answers, exits of any generation at any phase and of orphans,
-//! READY messages, deadlines, no children left), under random policies, and
+//! READY, watchdog and EXTEND_TIMEOUT_USEC messages, deadlines, no children
+//! left), under random policies (restart policies and watchdogs too), and
 //! a `Checker` that knows nothing of the machine's insides looks at every
 //! step. A walk ends with a shutdown, which must finish.
 //!
@@ -54,6 +55,7 @@ fn random_policy(rng: &mut Rng) -> (Policy, bool) {
         2 => vec![(USR1, 0)],
         _ => vec![(USR1, USR2), (INT, 0)],
     };
+    let notify = rng.chance(50);
     let policy = Policy {
         warmup: rng.pick(&[0, 100 * MS, 1000 * MS]),
         ready_timeout: rng.pick(&[500 * MS, 2000 * MS]),
@@ -62,7 +64,11 @@ fn random_policy(rng: &mut Rng) -> (Policy, bool) {
         rewrites,
         success_exits: if rng.chance(25) { vec![143, 3] } else { vec![] },
         process_group: rng.chance(50),
-        notify: rng.chance(50),
+        notify,
+        restart: rng.pick(&[Restart::No, Restart::OnFailure, Restart::Always]),
+        restart_limit: rng.pick(&[0, 1, 3]),
+        // As on the command line: only with --notify.
+        watchdog: if notify { rng.pick(&[None, Some(300 * MS), Some(2000 * MS)]) } else { None },
     };
     (policy, rng.chance(25))
 }
@@ -73,17 +79,54 @@ struct Process {
     pid: Pid,
     /// The generation it is, or `None` for an orphan.
     number: Option<u32>,
-    /// When it was first told to stop, and whether that was an abandonment.
+    /// When it was first told to stop, and whether a kill deadline applies
+    /// even without --stop-timeout (it was abandoned, or it is hung).
     stopped_at: Option<(Nanos, bool)>,
     killed: bool,
+    /// When it started, and by when it must be ready (EXTEND_TIMEOUT_USEC
+    /// moves that).
+    ready_by: Nanos,
+    /// When it was promoted.
+    promoted_at: Option<Nanos>,
+    /// Its watchdog: the interval (`--watchdog`, or its own) and its last
+    /// ping (or its promotion).
+    watchdog: Option<Nanos>,
+    pinged_at: Nanos,
+    hung: bool,
+    /// The signals sent to it.
+    sent: Vec<Signal>,
+}
+
+/// The delay before restart `attempt`, computed apart from the machine's
+/// formula: 100 ms, doubled for each attempt before it, at most 30 s.
+fn backoff(attempt: u32) -> Nanos {
+    let mut delay = 100 * MS;
+    for _ in 1..attempt {
+        delay = (delay * 2).min(30_000 * MS);
+    }
+    delay
+}
+
+/// How often the walks reached the paths of `--restart` and `--watchdog`:
+/// a walk that never gets there checks nothing about them.
+#[derive(Default, Debug)]
+struct Reached {
+    restarts: usize,
+    gave_up: usize,
+    hung: usize,
+    aborted: usize,
+    extended: usize,
 }
 
 /// Watches one run of the machine and says which invariant broke first.
 struct Checker {
+    reached: Reached,
     policy: Policy,
     now: Nanos,
-    /// Processes that exist (spawned or adopted and not yet reaped).
+    /// Processes that exist (spawned or adopted and not yet reaped), and
+    /// the one that ended in this step.
     alive: Vec<Process>,
+    gone: Vec<Process>,
     /// Generations asked for and not answered yet.
     spawning: Vec<u32>,
     /// Numbers retired so far.
@@ -94,33 +137,78 @@ struct Checker {
     current: Option<u32>,
     /// The status of the last generation reported as the service that ended.
     service_status: Option<u8>,
-    first_failed: Option<SpawnFailure>,
+    /// The generation whose start is the service's current attempt (the
+    /// first one, or the last restart), and how it failed to spawn.
+    attempt: u32,
+    attempt_failed: Option<SpawnFailure>,
     promoted_any: bool,
     exited: Option<u8>,
     /// hupwatch is ending (a shutdown signal, or the service ended).
     ending: bool,
+    /// A shutdown signal arrived (not dropped).
+    shutdown_asked: bool,
+    /// Restarts in a row, counted here; when the next one may start; the
+    /// machine gave up; whether the service's last end was a success in
+    /// `--restart on-failure`'s sense.
+    restarts: u32,
+    restart_due: Option<Nanos>,
+    gave_up: bool,
+    last_end_ok: bool,
+    /// In the step being checked: a Hung report, which allows one Spawn;
+    /// a Forwarded report, which explains the Signal action after it; the
+    /// pid a promotion replaced; hung pids sent SIGABRT without a
+    /// replacement ready.
+    hung_now: bool,
+    forwarded: bool,
+    replaced_now: Option<Pid>,
+    aborted_alone: Vec<Pid>,
 }
 
 impl Checker {
     fn new(policy: Policy) -> Checker {
         Checker {
+            reached: Reached::default(),
             policy,
             now: 0,
             alive: vec![],
+            gone: vec![],
             spawning: vec![],
             retired: vec![],
             wanted: false,
             current: None,
             service_status: None,
-            first_failed: None,
+            attempt: 1,
+            attempt_failed: None,
             promoted_any: false,
             exited: None,
             ending: false,
+            shutdown_asked: false,
+            restarts: 0,
+            restart_due: None,
+            gave_up: false,
+            last_end_ok: false,
+            hung_now: false,
+            forwarded: false,
+            replaced_now: None,
+            aborted_alone: vec![],
         }
     }
 
     fn process(&mut self, pid: Pid) -> Option<&mut Process> {
         self.alive.iter_mut().find(|p| p.pid == pid)
+    }
+
+    fn serving(&self) -> Option<&Process> {
+        self.current.and_then(|n| self.alive.iter().find(|p| p.number == Some(n)))
+    }
+
+    /// A generation is on its way up: asked for, or started and not yet
+    /// promoted nor told to stop.
+    fn in_flight(&self) -> bool {
+        !self.spawning.is_empty()
+            || self.alive.iter().any(|p| {
+                p.number.is_some() && p.number > self.current && p.promoted_at.is_none() && p.stopped_at.is_none()
+            })
     }
 
     fn is_stop_signal(&self, signal: Signal) -> bool {
@@ -134,29 +222,64 @@ impl Checker {
             return Err(format!("time went back from {} to {now}", self.now));
         }
         self.now = now;
+        let running =
+            matches!(mode, Mode::Starting { .. } | Mode::Serving | Mode::Reloading { .. } | Mode::Backoff { .. });
         match event {
-            Event::Reload if matches!(mode, Mode::Starting { .. } | Mode::Serving | Mode::Reloading { .. }) => {
+            Event::Reload if running => {
                 self.wanted = true;
             }
             Event::Signal(sig) if signals::is_shutdown(sig) && self.rewrite(sig) != 0 => {
                 self.ending = true;
+                self.shutdown_asked = true;
                 self.wanted = false;
             }
             Event::Spawned { pid } => {
                 let number = if self.spawning.is_empty() { None } else { Some(self.spawning.remove(0)) };
-                self.alive.push(Process { pid, number, stopped_at: None, killed: false });
+                let ready_by = now.saturating_add(self.policy.ready_timeout);
+                let (watchdog, sent) = (self.policy.watchdog, vec![]);
+                self.alive.push(Process {
+                    pid,
+                    number,
+                    stopped_at: None,
+                    killed: false,
+                    ready_by,
+                    promoted_at: None,
+                    watchdog,
+                    pinged_at: 0,
+                    hung: false,
+                    sent,
+                });
             }
             Event::SpawnFailed(why) => {
-                if self.spawning.first() == Some(&1) {
-                    self.first_failed = Some(why);
+                if self.spawning.first() == Some(&self.attempt) {
+                    self.attempt_failed = Some(why);
                 }
                 if !self.spawning.is_empty() {
                     self.spawning.remove(0);
                 }
+                if self.serving().is_none_or(|p| p.hung) {
+                    self.last_end_ok = false;
+                }
             }
             Event::Exited { pid, .. } => {
                 if let Some(i) = self.alive.iter().position(|p| p.pid == pid) {
-                    self.alive.remove(i);
+                    self.gone = vec![self.alive.remove(i)];
+                }
+            }
+            Event::ExtendTimeout { pid, by } => {
+                if let Some(p) = self.process(pid).filter(|p| p.promoted_at.is_none()) {
+                    p.ready_by = p.ready_by.max(now.saturating_add(by));
+                    self.reached.extended += 1;
+                }
+            }
+            Event::WatchdogPing { pid } => {
+                if let Some(p) = self.process(pid) {
+                    p.pinged_at = now;
+                }
+            }
+            Event::WatchdogInterval { pid, interval } => {
+                if let Some(p) = self.process(pid) {
+                    p.watchdog = (interval > 0).then_some(interval);
                 }
             }
             _ => {}
@@ -170,8 +293,10 @@ impl Checker {
 
     /// After the machine handled an event: its actions and its state.
     fn after(&mut self, event: Event, actions: &[Action], s: &Supervisor) -> Result<(), String> {
+        (self.hung_now, self.forwarded, self.replaced_now) = (false, false, None);
+        self.aborted_alone.clear();
         for &action in actions {
-            self.action(action, s)?;
+            self.action(action, event)?;
         }
         let serving = s.generations.iter().filter(|g| g.phase == Phase::Serving).count();
         if serving > 1 {
@@ -182,7 +307,7 @@ impl Checker {
             return Err("two reloads in flight".into());
         }
         match s.mode {
-            Mode::Serving if self.wanted => return Err("a reload request was lost".into()),
+            Mode::Serving | Mode::Backoff { .. } if self.wanted => return Err("a reload request was lost".into()),
             Mode::Starting { queued } | Mode::Reloading { queued } if queued != self.wanted => {
                 return Err(format!(
                     "queued is {queued} but a request is {}pending",
@@ -192,6 +317,8 @@ impl Checker {
             Mode::ShuttingDown { .. } | Mode::Finishing | Mode::StoppingOrphans { .. } | Mode::Exited => {
                 self.wanted = false;
                 self.ending = true;
+                // Shutting down cancels a restart on its way.
+                self.restart_due = None;
             }
             _ => {}
         }
@@ -203,10 +330,30 @@ impl Checker {
                 return Err(format!("generation {} (pid {}) is gone but still kept", g.number, g.pid));
             }
         }
+        // A hung generation is never left serving with nothing coming to
+        // replace it and no SIGABRT either.
+        let replacement = self.in_flight() || self.restart_due.is_some();
+        if let Some(p) = self.alive.iter().find(|p| p.hung && p.stopped_at.is_none() && !replacement) {
+            return Err(format!("hung pid {} left serving with no replacement on its way", p.pid));
+        }
+        if !self.aborted_alone.is_empty() && replacement {
+            return Err(format!("SIGABRT to hung {:?} while a replacement is still possible", self.aborted_alone));
+        }
+        // A missed watchdog, or a restart due, does not go unnoticed past a deadline.
+        if let Some(t) = self.restart_due.filter(|&t| event == Event::Deadline && t <= self.now) {
+            return Err(format!("the restart due at {t} did not start by {}", self.now));
+        }
+        if event == Event::Deadline {
+            if let Some(p) = self.serving().filter(|p| p.stopped_at.is_none() && !p.hung) {
+                if p.watchdog.is_some_and(|t| p.pinged_at + t <= self.now) {
+                    return Err(format!("pid {} missed its watchdog at {}, not found hung", p.pid, self.now));
+                }
+            }
+        }
         Ok(())
     }
 
-    fn action(&mut self, action: Action, s: &Supervisor) -> Result<(), String> {
+    fn action(&mut self, action: Action, event: Event) -> Result<(), String> {
         let now = self.now;
         if self.exited.is_some() {
             return Err(format!("{action:?} after Exit"));
@@ -216,12 +363,28 @@ impl Checker {
                 if self.ending {
                     return Err(format!("generation {number} spawned while ending"));
                 }
-                if number > 1 && !std::mem::take(&mut self.wanted) {
-                    return Err(format!("generation {number} spawned without a reload request"));
+                if self.gave_up {
+                    return Err(format!("generation {number} spawned after giving up"));
+                }
+                let due = self.restart_due.take();
+                if number > 1 && !std::mem::take(&mut self.wanted) && !std::mem::take(&mut self.hung_now) {
+                    match due {
+                        Some(t) if now < t => {
+                            return Err(format!("restart at {now}, before its backoff ended at {t}"));
+                        }
+                        Some(_) => {}
+                        None => return Err(format!("generation {number} spawned without a reload request")),
+                    }
+                }
+                if due.is_some() && self.current.is_none() {
+                    // A new attempt of the service: its status is the one to exit with.
+                    (self.service_status, self.attempt, self.attempt_failed) = (None, number, None);
+                    self.promoted_any = false;
                 }
                 self.spawning.push(number);
             }
             Action::Signal { pid, signal, .. } => {
+                let forwarded = std::mem::take(&mut self.forwarded);
                 let is_stop = self.is_stop_signal(signal);
                 let Some(p) = self.process(pid).filter(|_| pid > 0) else {
                     return Err(format!("{signal} sent to pid {pid}, which is not a live process"));
@@ -229,8 +392,17 @@ impl Checker {
                 if p.number.is_none() {
                     return Err(format!("signal {signal} sent to pid {pid}, which is not a generation"));
                 }
-                if is_stop && p.stopped_at.is_none() {
-                    p.stopped_at = Some((now, false));
+                p.sent.push(signal);
+                let abort = signal == signals::SIGABRT && !forwarded && !is_stop;
+                if abort && !p.hung {
+                    return Err(format!("SIGABRT to pid {pid}, which is not hung"));
+                }
+                if (is_stop || abort) && p.stopped_at.is_none() {
+                    p.stopped_at = Some((now, p.hung));
+                }
+                self.reached.aborted += abort as usize;
+                if abort && self.replaced_now != Some(pid) {
+                    self.aborted_alone.push(pid);
                 }
             }
             Action::Kill { pid } => {
@@ -238,10 +410,10 @@ impl Checker {
                 let Some(p) = self.process(pid).filter(|p| pid > 0 && p.number.is_some()) else {
                     return Err(format!("SIGKILL for pid {pid}, which is not a live generation"));
                 };
-                let Some((at, abandoned)) = p.stopped_at else {
+                let Some((at, hard)) = p.stopped_at else {
                     return Err(format!("SIGKILL for pid {pid}, which was never told to stop"));
                 };
-                let limit = match (stop_timeout, abandoned) {
+                let limit = match (stop_timeout, hard) {
                     (Some(t), _) => t,
                     (None, true) => ABANDON_KILL_AFTER,
                     (None, false) => return Err(format!("SIGKILL for pid {pid} with no stop timeout")),
@@ -253,6 +425,7 @@ impl Checker {
                     return Err(format!("SIGKILL for pid {pid} twice"));
                 }
                 p.killed = true;
+                p.sent.push(signals::SIGKILL);
             }
             Action::SignalOrphans { signal } => {
                 if self.alive.iter().any(|p| p.number.is_some()) {
@@ -277,7 +450,7 @@ impl Checker {
                 }
                 self.retired.push(number);
             }
-            Action::Report(r) => self.report(r, s)?,
+            Action::Report(r) => self.report(r, event)?,
             Action::Exit { code } => {
                 if let Some(p) = self.alive.iter().find(|p| p.number.is_some()) {
                     return Err(format!("exit while generation {:?} (pid {}) lives", p.number, p.pid));
@@ -285,7 +458,7 @@ impl Checker {
                 if !self.spawning.is_empty() {
                     return Err("exit while a spawn is unanswered".into());
                 }
-                let expected = match (self.service_status, self.first_failed) {
+                let expected = match (self.service_status, self.attempt_failed) {
                     (Some(status), _) if self.policy.success_exits.contains(&status) => 0,
                     (Some(status), _) => status,
                     (None, Some(why)) if !self.promoted_any => why.exit_code(),
@@ -294,13 +467,22 @@ impl Checker {
                 if code != expected {
                     return Err(format!("exit code {code}, the README's table says {expected}"));
                 }
+                // Under --restart only a shutdown signal, giving up, or (on-failure) a success ends hupwatch.
+                let ended_well = match self.policy.restart {
+                    Restart::No => true,
+                    Restart::OnFailure => self.last_end_ok,
+                    Restart::Always => false,
+                };
+                if !self.shutdown_asked && !self.gave_up && !ended_well {
+                    return Err(format!("exit with {code} under {:?} without giving up", self.policy.restart));
+                }
                 self.exited = Some(code);
             }
         }
         Ok(())
     }
 
-    fn report(&mut self, r: Report, s: &Supervisor) -> Result<(), String> {
+    fn report(&mut self, r: Report, event: Event) -> Result<(), String> {
         let now = self.now;
         match r {
             Report::Promoted { number, replaced, .. } => {
@@ -312,24 +494,108 @@ impl Checker {
                 }
                 self.current = Some(number);
                 self.promoted_any = true;
+                self.replaced_now = replaced.map(|(_, pid)| pid);
+                if let Some(p) = self.alive.iter_mut().find(|p| p.number == Some(number)) {
+                    (p.promoted_at, p.pinged_at) = (Some(now), now);
+                }
             }
-            Report::Abandoned { pid: Some(pid), .. } => {
-                if let Some(p) = self.process(pid) {
+            Report::Abandoned { pid, why, serving, .. } => {
+                if let Some(p) = pid.and_then(|pid| self.process(pid)) {
+                    if why == Failure::NotReady && now < p.ready_by {
+                        return Err(format!(
+                            "pid {} abandoned at {now}, before its ready deadline {}",
+                            p.pid, p.ready_by
+                        ));
+                    }
                     p.stopped_at = Some((now, true));
+                }
+                let hung = serving.is_some_and(|(_, pid)| self.alive.iter().any(|p| p.pid == pid && p.hung));
+                if serving.is_none() || hung {
+                    self.last_end_ok = false;
                 }
             }
             Report::ServingExited { number, status, .. } => {
-                let newest = s.generations.iter().map(|g| g.number).max().unwrap_or(0).max(number);
+                // The newest generation known before this step's own actions.
+                let known = self.alive.iter().chain(&self.gone).filter_map(|p| p.number);
+                let newest = known.chain(self.spawning.iter().copied()).max().unwrap_or(0).max(number);
                 let service = self.current == Some(number) || (self.current.is_none() && number == newest);
                 if !service {
                     return Err(format!("generation {number} reported as the service, {:?} was", self.current));
                 }
+                let Event::Exited { pid, .. } = event else { return Err("ServingExited without an exit".into()) };
+                let code = status.exit_code();
+                let ours = matches!(status, Status::Killed(sig) if self.sent_to(pid, sig));
+                self.last_end_ok = ours || code == 0 || self.policy.success_exits.contains(&code);
+                if self.promoted_at(number).is_some_and(|t| now >= t + 10_000 * MS) {
+                    self.restarts = 0;
+                }
                 self.current = None;
-                self.service_status = Some(status.exit_code());
+                self.service_status = Some(code);
             }
+            Report::Hung { number, pid } => {
+                let Some(p) = self.alive.iter().find(|p| p.pid == pid) else {
+                    return Err(format!("pid {pid} reported hung, but it is gone"));
+                };
+                if self.current != Some(number) || p.stopped_at.is_some() || p.hung {
+                    return Err(format!("generation {number} reported hung, but it is not serving, or stopped"));
+                }
+                let missed = p.watchdog.is_some_and(|t| p.pinged_at + t <= now);
+                let triggered = event == Event::WatchdogTrigger { pid } && p.watchdog.is_some();
+                if !missed && !triggered {
+                    return Err(format!("pid {pid} reported hung at {now}, before its watchdog ran out"));
+                }
+                if p.promoted_at.is_some_and(|t| now >= t + 10_000 * MS) {
+                    self.restarts = 0;
+                }
+                self.process(pid).unwrap().hung = true;
+                self.reached.hung += 1;
+                self.hung_now = !self.in_flight();
+            }
+            Report::Restarting { attempt, delay, .. } => {
+                if self.policy.restart == Restart::No {
+                    return Err("a restart under --restart no".into());
+                }
+                if self.policy.restart == Restart::OnFailure && self.last_end_ok {
+                    return Err("a restart under --restart on-failure after a success".into());
+                }
+                self.restarts += 1;
+                if attempt != self.restarts || delay != backoff(attempt) {
+                    return Err(format!(
+                        "restart {attempt} in {delay}, but it is restart {} in {}",
+                        self.restarts,
+                        backoff(self.restarts)
+                    ));
+                }
+                let limit = self.policy.restart_limit;
+                if limit > 0 && attempt > limit {
+                    return Err(format!("restart {attempt} beyond the limit {limit}"));
+                }
+                self.restart_due = Some(now + delay);
+                self.reached.restarts += 1;
+            }
+            Report::GaveUp { restarts } => {
+                let limit = self.policy.restart_limit;
+                if limit == 0 || restarts != limit || self.restarts != limit {
+                    return Err(format!(
+                        "gave up after {restarts} restarts (counted {}), limit {limit}",
+                        self.restarts
+                    ));
+                }
+                self.gave_up = true;
+                self.reached.gave_up += 1;
+            }
+            Report::Forwarded { .. } => self.forwarded = true,
             _ => {}
         }
         Ok(())
+    }
+
+    fn sent_to(&self, pid: Pid, signal: Signal) -> bool {
+        self.alive.iter().chain(&self.gone).any(|p| p.pid == pid && p.sent.contains(&signal))
+    }
+
+    fn promoted_at(&self, number: u32) -> Option<Nanos> {
+        self.alive.iter().chain(&self.gone).find(|p| p.number == Some(number)).and_then(|p| p.promoted_at)
     }
 
     /// Once the walk is over and the shutdown played out.
@@ -347,6 +613,7 @@ struct Walk {
     is_init: bool,
     script: Vec<(Nanos, Event)>,
     failure: Option<String>,
+    reached: Reached,
 }
 
 /// Feeds `event` at `now` to the machine, then a deadline if one is due, as
@@ -375,7 +642,7 @@ fn step(
 /// A random event the kernel could deliver now, given what the checker knows.
 fn random_event(rng: &mut Rng, c: &Checker, s: &Supervisor, next_pid: &mut Pid) -> Event {
     loop {
-        let event = match rng.below(13) {
+        let event = match rng.below(17) {
             0 | 1 => Event::Reload,
             2 => Event::Signal(rng.pick(&[TERM, INT, QUIT, USR1, USR2, WINCH])),
             12 => Event::HangUp,
@@ -409,6 +676,15 @@ fn random_event(rng: &mut Rng, c: &Checker, s: &Supervisor, next_pid: &mut Pid) 
             }
             10 if c.alive.is_empty() => Event::NoChildren,
             11 if s.next_deadline().is_some() => Event::Deadline,
+            13..=16 if !c.alive.is_empty() => {
+                let pid = c.alive[rng.below(c.alive.len() as u64) as usize].pid;
+                match rng.below(8) {
+                    0..=3 => Event::WatchdogPing { pid },
+                    4 => Event::WatchdogTrigger { pid },
+                    5 => Event::WatchdogInterval { pid, interval: rng.pick(&[0, 200 * MS, 3000 * MS]) },
+                    _ => Event::ExtendTimeout { pid, by: rng.pick(&[100 * MS, 5000 * MS]) },
+                }
+            }
             _ => continue,
         };
         return event;
@@ -487,7 +763,7 @@ fn walk(seed: u64) -> Walk {
     if result.is_ok() && c.exited.is_none() {
         result = shut_down(&mut rng, &mut s, &mut c, &mut script, now, &mut next_pid);
     }
-    Walk { policy, is_init, script, failure: result.err() }
+    Walk { policy, is_init, script, failure: result.err(), reached: c.reached }
 }
 
 /// Replays `script` exactly; `Some(invariant)` when one breaks. A script
@@ -572,10 +848,16 @@ fn random_walks_keep_every_invariant() {
     let base = first.unwrap_or(0x4855_5057_4154_4348);
     let count = if first.is_some() { 1 } else { walks };
     let mut events = 0;
+    let mut reached = Reached::default();
     for n in 0..count {
         let seed = base.wrapping_add(n);
         let walk = walk(seed);
         events += walk.script.len();
+        reached.restarts += walk.reached.restarts;
+        reached.gave_up += walk.reached.gave_up;
+        reached.hung += walk.reached.hung;
+        reached.aborted += walk.reached.aborted;
+        reached.extended += walk.reached.extended;
         if let Some(failure) = &walk.failure {
             let script = shrink(&walk);
             panic!(
@@ -587,7 +869,12 @@ fn random_walks_keep_every_invariant() {
             );
         }
     }
-    eprintln!("explored {count} walks, {events} events");
+    eprintln!("explored {count} walks, {events} events; reached {reached:?}");
+    if count >= 10_000 {
+        let Reached { restarts, gave_up, hung, aborted, extended } = reached;
+        let all = [restarts, gave_up, hung, aborted, extended].iter().all(|&n| n > 0);
+        assert!(all, "some paths never reached: {reached:?}");
+    }
 }
 
 #[test]
@@ -603,6 +890,9 @@ fn the_checker_catches_a_broken_machine() {
         success_exits: vec![],
         process_group: false,
         notify: false,
+        restart: Restart::No,
+        restart_limit: 0,
+        watchdog: None,
     };
     let mut s = Supervisor::new(policy.clone(), false);
     let mut c = Checker::new(policy);
@@ -617,4 +907,77 @@ fn the_checker_catches_a_broken_machine() {
     s.mode = Mode::Reloading { queued: false };
     let broken = step(&mut s, &mut c, &mut script, 0, Event::Spawned { pid: 6 });
     assert!(broken.is_err_and(|e| e.contains("queued")), "the lost reload went unnoticed");
+}
+
+/// Replays `script` with every check, calling `sabotage` on the machine
+/// just before the event at `at`; the first broken invariant.
+fn sabotaged(policy: Policy, script: &[(Nanos, Event)], at: usize, sabotage: impl Fn(&mut Supervisor)) -> String {
+    let mut s = Supervisor::new(policy.clone(), false);
+    let mut c = Checker::new(policy);
+    let mut out = vec![];
+    s.start(&mut out);
+    c.after(Event::NoChildren, &out, &s).unwrap();
+    let mut played = vec![];
+    for (i, &(now, event)) in script.iter().enumerate() {
+        if i == at {
+            sabotage(&mut s);
+        }
+        if let Err(e) = step(&mut s, &mut c, &mut played, now, event) {
+            return e;
+        }
+    }
+    panic!("the sabotage went unnoticed")
+}
+
+#[test]
+fn the_checker_catches_broken_restarts_and_watchdogs() {
+    let restarting = Policy {
+        warmup: 0,
+        ready_timeout: 500 * MS,
+        stop_signal: TERM,
+        stop_timeout: None,
+        rewrites: vec![],
+        success_exits: vec![],
+        process_group: false,
+        notify: false,
+        restart: Restart::Always,
+        restart_limit: 0,
+        watchdog: None,
+    };
+    let crash = |pid| Event::Exited { pid, status: Status::Exited(1) };
+    let crashes = [(0, Event::Spawned { pid: 5 }), (10 * MS, crash(5)), (110 * MS, Event::Deadline)];
+    // A backoff cut short.
+    let early = [crashes[0], crashes[1], (20 * MS, Event::Deadline)];
+    let e = sabotaged(restarting.clone(), &early, 2, |s| s.mode = Mode::Backoff { until: 20 * MS });
+    assert!(e.contains("before its backoff ended"), "{e}");
+    // A restart that never comes.
+    let e = sabotaged(restarting.clone(), &crashes, 2, |s| s.mode = Mode::Serving);
+    assert!(e.contains("did not start"), "{e}");
+    // Attempts counted wrong.
+    let twice = [&crashes[..], &[(110 * MS, Event::Spawned { pid: 6 }), (120 * MS, crash(6))]].concat();
+    let e = sabotaged(restarting, &twice, 4, |s| s.restarts = 0);
+    assert!(e.contains("restart 1 in 100000000, but it is restart 2"), "{e}");
+
+    let watched = Policy {
+        warmup: 0,
+        ready_timeout: 500 * MS,
+        stop_signal: TERM,
+        stop_timeout: None,
+        rewrites: vec![],
+        success_exits: vec![],
+        process_group: false,
+        notify: true,
+        restart: Restart::No,
+        restart_limit: 0,
+        watchdog: Some(300 * MS),
+    };
+    let serving = [(0, Event::Spawned { pid: 5 }), (0, Event::Ready { pid: 5 }), (300 * MS, Event::Deadline)];
+    // A hung generation with no replacement coming.
+    let e = sabotaged(watched.clone(), &serving, 2, |s| s.mode = Mode::Reloading { queued: false });
+    assert!(e.contains("left serving with no replacement"), "{e}");
+    // SIGABRT to a generation that is not hung.
+    let reload = [(0, Event::Spawned { pid: 5 }), (0, Event::Ready { pid: 5 }), (10 * MS, Event::Reload)];
+    let reload = [&reload[..], &[(10 * MS, Event::Spawned { pid: 6 }), (10 * MS, Event::Ready { pid: 6 })]].concat();
+    let e = sabotaged(watched, &reload, 4, |s| s.generations[0].hung = true);
+    assert!(e.contains("SIGABRT to pid 5, which is not hung"), "{e}");
 }

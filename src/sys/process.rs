@@ -228,8 +228,9 @@ pub struct Exec {
     env_ptrs: Vec<*const c_char>,
 }
 
-/// How many environment entries the child may add (its LISTEN_PID).
-const CHILD_SLOTS: usize = 1;
+/// How many environment entries the child may add (its LISTEN_PID and
+/// WATCHDOG_PID).
+const CHILD_SLOTS: usize = 2;
 
 /// The directories searched when $PATH is not set (musl's and glibc's).
 const DEFAULT_PATH: &[u8] = b"/usr/local/bin:/bin:/usr/bin";

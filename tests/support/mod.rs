@@ -7,12 +7,13 @@
 
 mod clock;
 mod generations;
+mod load;
 mod reports;
 mod timing;
 
 // Each test file uses some of them.
 #[allow(unused_imports)]
-pub use {clock::monotonic_ns, generations::*, reports::*, timing::*};
+pub use {clock::monotonic_ns, generations::*, load::*, reports::*, timing::*};
 
 use std::fs;
 use std::os::unix::process::{CommandExt, ExitStatusExt};

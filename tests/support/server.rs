@@ -20,14 +20,26 @@
 //!   --exit-after MS CODE exit with CODE MS ms after start
 //!   --exit-on FILE CODE  exit with CODE once FILE exists (the test decides when)
 //!   --ignore-term        record SIGTERM/SIGINT but keep running (only SIGKILL ends it)
+//!   --crash-on FILE      once FILE exists, die by SIGKILL (sent by itself, not by hupwatch),
+//!                        between two connections: none is in hand
+//!   --hang-on FILE USEC  once FILE exists, stop sending WATCHDOG=1 but keep serving (after
+//!                        sending WATCHDOG_USEC=USEC first, unless USEC is `-`)
+//!   --trigger-on FILE    once FILE exists, send WATCHDOG=trigger (once) and keep serving
+//!   --extend-ready MS    at start, before anything else is sent, send EXTEND_TIMEOUT_USEC=MS*1000;
+//!                        DIR/extend-sent.PID holds the time just after
 //!   --more FILE          read more options (whitespace separated) from FILE when it exists, so
 //!                        that a test can change what the next generation does
 //! Without --ready-after, --ready-on or --never-ready it serves at once and sends nothing.
 //! SIGTERM or SIGINT end it with status 0 after the connection in hand is answered.
 //!
+//! With WATCHDOG_USEC set and WATCHDOG_PID its own pid (as sd_watchdog_enabled checks), it sends
+//! WATCHDOG=1 every 50 ms from the start, as an sd_notify library's service would, until
+//! --hang-on's FILE exists. SIGABRT (the watchdog's signal) is noted in DIR/abort.PID (the time it
+//! arrived), then kills it as by default, without a core file.
+//!
 //! The report, one `key value` line each: `pid`, `pgid`, `started` (CLOCK_MONOTONIC ns), the
-//! variables LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES, LISTEN_PIDFDID, SERVER_STARTER_PORT and
-//! NOTIFY_SOCKET when set, `fdN listening|not-listening tcp|tcp6|unix ADDRESS inode I` (or
+//! variables LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES, LISTEN_PIDFDID, SERVER_STARTER_PORT,
+//! NOTIFY_SOCKET, WATCHDOG_USEC and WATCHDOG_PID when set, `fdN listening|not-listening tcp|tcp6|unix ADDRESS inode I` (or
 //! `fdN closed` / `fdN not-a-socket`) for N in 3..3+LISTEN_FDS, and `other-fds` listing the
 //! other descriptors above 2 that were open at start.
 
@@ -37,7 +49,7 @@ use std::os::linux::net::SocketAddrExt;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 #[path = "clock.rs"]
 mod clock;
@@ -48,6 +60,34 @@ static STOP: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn on_stop(_: libc::c_int) {
     STOP.store(true, Ordering::SeqCst);
+}
+
+/// The descriptor of DIR/abort.PID, opened at start, or -1: the SIGABRT handler writes the time
+/// to it, then dies by SIGABRT with the default action.
+static ABORT_FD: AtomicI32 = AtomicI32::new(-1);
+
+extern "C" fn on_abort(_: libc::c_int) {
+    let now = monotonic_ns();
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    let mut n = now;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    // SAFETY: write, signal and raise are async-signal-safe; the buffer is ours.
+    unsafe {
+        let fd = ABORT_FD.load(Ordering::SeqCst);
+        if fd >= 0 {
+            libc::write(fd, digits[i..].as_ptr() as *const libc::c_void, digits.len() - i);
+        }
+        libc::signal(libc::SIGABRT, libc::SIG_DFL);
+        libc::raise(libc::SIGABRT);
+    }
 }
 
 #[derive(Default)]
@@ -62,6 +102,10 @@ struct Options {
     exit_after: Option<(u64, i32)>,
     exit_on: Option<(PathBuf, i32)>,
     ignore_term: bool,
+    crash_on: Option<PathBuf>,
+    hang_on: Option<(PathBuf, Option<u64>)>,
+    trigger_on: Option<PathBuf>,
+    extend_ready: Option<u64>,
 }
 
 fn parse(mut args: Vec<String>) -> Options {
@@ -92,6 +136,14 @@ fn parse(mut args: Vec<String>) -> Options {
                 o.exit_on = Some((file, code));
             }
             "--ignore-term" => o.ignore_term = true,
+            "--crash-on" => o.crash_on = Some(PathBuf::from(value())),
+            "--hang-on" => {
+                let file = PathBuf::from(value());
+                let usec = value();
+                o.hang_on = Some((file, (usec != "-").then(|| usec.parse().expect("--hang-on FILE USEC"))));
+            }
+            "--trigger-on" => o.trigger_on = Some(PathBuf::from(value())),
+            "--extend-ready" => o.extend_ready = Some(value().parse().expect("--extend-ready MS")),
             "--more" => {
                 let more = fs::read_to_string(value()).unwrap_or_default();
                 let extra: Vec<String> = more.split_whitespace().map(str::to_string).collect();
@@ -173,8 +225,8 @@ fn report(others_at_start: &[i32], count: i32) -> String {
     // SAFETY: getpgrp has no preconditions.
     let pgid = unsafe { libc::getpgrp() };
     let mut text = format!("pid {pid}\npgid {pgid}\nstarted {}\n", monotonic_ns());
-    for key in ["LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "LISTEN_PIDFDID", "SERVER_STARTER_PORT", "NOTIFY_SOCKET"]
-    {
+    let keys = ["LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "LISTEN_PIDFDID", "SERVER_STARTER_PORT", "NOTIFY_SOCKET"];
+    for key in keys.into_iter().chain(["WATCHDOG_USEC", "WATCHDOG_PID"]) {
         if let Some(value) = std::env::var_os(key) {
             text.push_str(&format!("{key} {}\n", value.to_string_lossy()));
         }
@@ -271,6 +323,30 @@ fn answer_all(fd: i32, line: &[u8]) {
     }
 }
 
+/// SIGABRT noted in `path`, then fatal as by default; no core file either way.
+fn install_abort_handler(path: Option<PathBuf>) {
+    let zero = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: setrlimit reads one rlimit we own.
+    unsafe { libc::setrlimit(libc::RLIMIT_CORE, &zero) };
+    let Some(path) = path else { return };
+    let file = fs::File::create(path).expect("create the abort marker");
+    ABORT_FD.store(std::os::fd::IntoRawFd::into_raw_fd(file), Ordering::SeqCst);
+    // SAFETY: the handler only makes async-signal-safe calls.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = on_abort as extern "C" fn(libc::c_int) as usize;
+        libc::sigemptyset(&mut action.sa_mask);
+        libc::sigaction(libc::SIGABRT, &action, std::ptr::null_mut());
+    }
+}
+
+/// Whether systemd's rule gives this process a watchdog: WATCHDOG_USEC set, and WATCHDOG_PID
+/// unset or its own pid.
+fn has_watchdog() -> bool {
+    let own = std::env::var("WATCHDOG_PID").map_or(true, |p| p == std::process::id().to_string());
+    own && std::env::var("WATCHDOG_USEC").is_ok_and(|v| v.parse::<u64>().is_ok_and(|n| n > 0))
+}
+
 fn main() {
     let others_at_start = open_fds();
     let options = parse(std::env::args().skip(1).collect());
@@ -278,8 +354,16 @@ fn main() {
     let pid = std::process::id();
     let count: i32 = std::env::var("LISTEN_FDS").ok().and_then(|n| n.parse().ok()).unwrap_or(0);
     let marker = |name: &str| options.report_dir.as_ref().map(|d| d.join(format!("{name}.{pid}")));
+    // Before the report: once a test sees the report, SIGABRT is noted.
+    install_abort_handler(marker("abort"));
     if let Some(path) = marker("report") {
         write_atomic(&path, &report(&others_at_start, count));
+    }
+    if let Some(ms) = options.extend_ready {
+        notify(&format!("EXTEND_TIMEOUT_USEC={}", ms * 1000));
+        if let Some(path) = marker("extend-sent") {
+            write_atomic(&path, &monotonic_ns().to_string());
+        }
     }
     if let Some(text) = &options.status {
         notify(&format!("STATUS={text}"));
@@ -301,6 +385,9 @@ fn main() {
     let mut serving = !options.never_ready && options.ready_after.is_none() && options.ready_on.is_none();
     let exit_at = options.exit_after.map(|(n, code)| (ms(n), code));
     let line = format!("pid {pid}\n").into_bytes();
+    let mut pinging = has_watchdog();
+    let mut next_ping = start;
+    let mut trigger_on = options.trigger_on.clone();
 
     loop {
         if STOP.swap(false, Ordering::SeqCst) {
@@ -321,6 +408,24 @@ fn main() {
             if file.exists() {
                 std::process::exit(*code);
             }
+        }
+        if options.crash_on.as_ref().is_some_and(|file| file.exists()) {
+            // SAFETY: kill has no memory-safety preconditions.
+            unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+        }
+        if let Some((_, usec)) = options.hang_on.as_ref().filter(|(file, _)| pinging && file.exists()) {
+            if let Some(usec) = usec {
+                notify(&format!("WATCHDOG_USEC={usec}"));
+            }
+            pinging = false;
+        }
+        if pinging && now >= next_ping {
+            notify("WATCHDOG=1");
+            next_ping = now + 50_000_000;
+        }
+        if trigger_on.as_ref().is_some_and(|file| file.exists()) {
+            notify("WATCHDOG=trigger");
+            trigger_on = None;
         }
         if ready_at.is_some_and(|at| now >= at) || ready_on.as_ref().is_some_and(|file| file.exists()) {
             (ready_at, ready_on) = (None, None);
