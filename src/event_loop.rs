@@ -28,7 +28,7 @@ use crate::path;
 use crate::report;
 use crate::signals::{self, Signal};
 use crate::spawn::{self, Plan, PlanOptions};
-use crate::supervisor::{Action, Event, Nanos, SpawnFailure, Step, Supervisor};
+use crate::supervisor::{Action, Event, Nanos, SpawnFailure, Supervisor};
 use crate::sys::{self, Errno, Fd, Pid, SigSet};
 use crate::text::Text;
 use crate::watch::Watcher;
@@ -123,6 +123,14 @@ fn owns_terminal() -> bool {
     sys::foreground_group(0).is_ok_and(|group| group == sys::getpgrp())
 }
 
+/// `--notify`: the one socket every generation reports to.
+fn notify_socket(config: &Config) -> Result<Option<Downward>, Fatal> {
+    if !config.policy.notify {
+        return Ok(None);
+    }
+    Downward::bind().map(Some).map_err(fatal("cannot create the notify socket"))
+}
+
 /// Everything that needed the start directory is done (socket paths and
 /// watched paths are absolute, generations start from `start_dir`), so
 /// hupwatch no longer pins it: it could not be unmounted otherwise.
@@ -150,7 +158,12 @@ pub fn run(config: Config) -> Result<u8, Fatal> {
     let sockets = Sockets::open(&config.listen)?;
     let watcher = watch_paths(&config, start_dir.as_deref())?;
     let terminal = owns_terminal();
+    let downward = notify_socket(&config)?;
     let mut extra_env = sockets.environment();
+    if let Some(downward) = &downward {
+        // NOTIFY_SOCKET holds no NUL byte: the address is ours.
+        extra_env.push((b"NOTIFY_SOCKET", downward.address().to_vec()));
+    }
     if let Some(interval) = config.policy.watchdog {
         let mut usec = Text::new();
         usec.num(interval / 1000);
@@ -169,7 +182,7 @@ pub fn run(config: Config) -> Result<u8, Fatal> {
     });
     leave_start_dir(start_dir.as_deref());
     let mut this = Loop {
-        downward: config.policy.notify.then(Downward::new),
+        downward,
         machine: Supervisor::new(config.policy, is_init),
         plan,
         signal_fd: signals.fd,
@@ -379,14 +392,8 @@ impl Loop {
         }
     }
 
-    /// Starts generation `number` with its own notify socket, if any.
+    /// Starts generation `number`; with `--notify` its messages count from now on.
     fn spawn(&mut self, number: u32) -> Result<Pid, SpawnFailure> {
-        if let Some(downward) = &mut self.downward {
-            let failed = |errno| SpawnFailure { step: Step::NotifySocket, errno };
-            let address = downward.prepare(number).map_err(failed)?;
-            // NOTIFY_SOCKET holds no NUL byte: the address is ours.
-            self.plan.set_env(b"NOTIFY_SOCKET", &address);
-        }
         let pid = self.plan.spawn()?;
         if let Some(downward) = &mut self.downward {
             downward.started(number, pid);
@@ -437,9 +444,8 @@ impl Loop {
         if let Some(watcher) = &self.watcher {
             fds.push(poll_fd(watcher.fd()));
         }
-        let first_notify = fds.len();
         if let Some(downward) = &self.downward {
-            fds.extend(downward.fds().map(poll_fd));
+            fds.push(poll_fd(downward.fd()));
         }
         if let Err(e) = sys::poll(&mut fds, timeout) {
             self.poll_fds = fds;
@@ -455,10 +461,8 @@ impl Loop {
         }
         let mut failed = Ok(());
         let Loop { downward, events, now, .. } = self;
-        if let Some(downward) = downward {
-            for pollfd in fds[first_notify..].iter().filter(|p| p.revents != 0) {
-                failed = failed.and(downward.receive(pollfd.fd, *now, |event| events.push((*now, event))));
-            }
+        if let Some(downward) = downward.as_mut().filter(|_| fds.last().is_some_and(|p| p.revents != 0)) {
+            failed = downward.receive(*now, |event| events.push((*now, event)));
         }
         if let Some(watcher) = &mut self.watcher {
             if fds[1].revents != 0 {

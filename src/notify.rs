@@ -1,8 +1,11 @@
-//! The sd_notify protocol both ways. Downward (`--notify`): each generation
-//! gets its own datagram socket as NOTIFY_SOCKET, in the abstract namespace
-//! (`@hupwatch/PID/RANDOM/GENERATION`: no file, so nothing is left behind
-//! even when hupwatch is SIGKILLed); a message counts only when its sender
-//! (by SCM_CREDENTIALS) is the generation's leader or in its process group.
+//! The sd_notify protocol both ways. Downward (`--notify`): every generation
+//! gets the same NOTIFY_SOCKET, one datagram socket bound once in the
+//! abstract namespace (`@hupwatch/PID/RANDOM`: no file, so nothing is left
+//! behind even when hupwatch is SIGKILLed, and one descriptor however many
+//! generations drain), as systemd has one for all its services. A message
+//! belongs to the generation whose leader sent it or whose process group the
+//! sender is in (by SCM_CREDENTIALS, which the kernel vouches for); from
+//! anyone else it is ignored.
 //! Upward: when hupwatch itself was given NOTIFY_SOCKET, it tells its
 //! supervisor READY, RELOADING and STOPPING, so `systemctl reload` waits for
 //! the real reload, and pings its watchdog when it has one.
@@ -92,16 +95,19 @@ impl StatusLimit {
     }
 }
 
-struct GenerationSocket {
+/// A generation that may send messages: its leader's pid.
+struct Sender {
     number: u32,
-    pid: Option<Pid>,
-    socket: OwnedFd,
+    leader: Pid,
     status: StatusLimit,
 }
 
-/// The generations' notify sockets.
+/// The generations' notify socket.
 pub struct Downward {
-    sockets: Vec<GenerationSocket>,
+    socket: OwnedFd,
+    /// The NOTIFY_SOCKET value: `@` and the abstract name.
+    address: Vec<u8>,
+    generations: Vec<Sender>,
 }
 
 /// A name no other process can guess (so none can bind it first): from the
@@ -112,17 +118,12 @@ fn unpredictable() -> u64 {
 }
 
 impl Downward {
-    pub fn new() -> Downward {
-        Downward { sockets: Vec::new() }
-    }
-
-    /// Binds generation `number`'s socket; returns the NOTIFY_SOCKET value.
-    pub fn prepare(&mut self, number: u32) -> Result<Vec<u8>, Errno> {
+    /// Binds the socket every generation gets as NOTIFY_SOCKET.
+    pub fn bind() -> Result<Downward, Errno> {
         let mut attempt = 0;
         loop {
             let mut name = Text::new();
             name.text("@hupwatch/").num(sys::getpid() as u64).text("/").num(unpredictable());
-            name.text("/").num(number as u64);
             let address = SockName::Unix(name.as_bytes().to_vec());
             let socket = sys::socket(&address, libc::SOCK_DGRAM)?;
             match sys::bind(socket.0, &address) {
@@ -130,47 +131,49 @@ impl Downward {
                 Err(e) => return Err(e),
                 Ok(()) => {
                     sys::enable_socket_option(socket.0, libc::SO_PASSCRED)?;
-                    let status = StatusLimit::default();
-                    self.sockets.push(GenerationSocket { number, pid: None, socket, status });
-                    return Ok(name.as_bytes().to_vec());
+                    let address = name.as_bytes().to_vec();
+                    return Ok(Downward { socket, address, generations: Vec::new() });
                 }
             }
         }
     }
 
-    pub fn started(&mut self, number: u32, pid: Pid) {
-        if let Some(s) = self.sockets.iter_mut().find(|s| s.number == number) {
-            s.pid = Some(pid);
-        }
+    /// The NOTIFY_SOCKET value.
+    pub fn address(&self) -> &[u8] {
+        &self.address
     }
 
-    /// Closes generation `number`'s socket.
+    /// Generation `number` runs as `leader`: its messages count from now on.
+    pub fn started(&mut self, number: u32, leader: Pid) {
+        self.generations.push(Sender { number, leader, status: StatusLimit::default() });
+    }
+
+    /// Generation `number` is gone: its messages no longer count.
     pub fn forget(&mut self, number: u32) {
-        self.sockets.retain(|s| s.number != number);
+        self.generations.retain(|s| s.number != number);
     }
 
-    pub fn fds(&self) -> impl Iterator<Item = Fd> + '_ {
-        self.sockets.iter().map(|s| s.socket.0)
+    pub fn fd(&self) -> Fd {
+        self.socket.0
     }
 
-    /// Reads every queued datagram of the socket `fd`; calls `heard` with
-    /// what the generation said that the supervisor acts on, as from its
-    /// leader. A failed receive ends the reading and is returned.
-    pub fn receive(&mut self, fd: Fd, now: u64, mut heard: impl FnMut(Event)) -> Result<(), Errno> {
-        let Some(s) = self.sockets.iter_mut().find(|s| s.socket.0 == fd) else { return Ok(()) };
+    /// Reads every queued datagram; calls `heard` with what a generation
+    /// said that the supervisor acts on, as from its leader. A failed
+    /// receive ends the reading and is returned.
+    pub fn receive(&mut self, now: u64, mut heard: impl FnMut(Event)) -> Result<(), Errno> {
         let mut buf = [0u8; 4096];
-        while let Some((n, sender)) = sys::recv_with_sender(fd, &mut buf)? {
-            let Some(leader) = s.pid else { continue };
-            let belongs = sender.is_some_and(|p| p == leader || sys::getpgid(p) == Ok(leader));
-            if !belongs {
+        while let Some((n, sender)) = sys::recv_with_sender(self.socket.0, &mut buf)? {
+            let pid = sender.unwrap_or(0);
+            let group = || sys::getpgid(pid).unwrap_or(0);
+            let Some(s) = self.generations.iter_mut().find(|s| pid > 0 && (s.leader == pid || group() == s.leader))
+            else {
                 log::debug(|l| {
-                    l.text("ignoring a notify message from pid ").num(sender.unwrap_or(0).max(0) as u64);
-                    l.text(", not of ").generation(s.number, leader)
+                    l.text("ignoring a notify message from pid ").num(pid.max(0) as u64).text(", of no generation")
                 });
                 continue;
-            }
+            };
+            let pid = s.leader;
             for message in parse(&buf[..n]) {
-                let pid = leader;
                 heard(match message {
                     Message::Ready => Event::Ready { pid },
                     Message::Watchdog => Event::WatchdogPing { pid },
@@ -179,7 +182,7 @@ impl Downward {
                     Message::ExtendTimeout(by) => Event::ExtendTimeout { pid, by },
                     Message::Status(text) => {
                         if s.status.admit(text, now) {
-                            log::info(|l| l.generation(s.number, leader).text(" status: ").quoted(text, 4096));
+                            log::info(|l| l.generation(s.number, pid).text(" status: ").quoted(text, 4096));
                         }
                         continue;
                     }

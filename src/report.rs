@@ -101,7 +101,6 @@ pub fn spawn_failure(number: u32, e: SpawnFailure, program: &[u8]) {
         match e.step {
             Step::Pipe => l.text("cannot start it: pipe: "),
             Step::Fork => l.text("cannot start it: fork: "),
-            Step::NotifySocket => l.text("cannot start it: its notify socket: "),
             Step::Chdir => l.text("cannot enter the working directory: "),
             Step::Exec => l.text("cannot run '").quoted(program, 4096).text("': "),
         };

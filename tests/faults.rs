@@ -285,8 +285,9 @@ fn own_spawn_failures_exit_1_or_abandon_the_reload() {
     if skip_under_emulation("qemu-user needs descriptors of its own, which the limits set here leave it none of") {
         return;
     }
-    // 3 standard descriptors, the signalfd, the listening socket: none left for the rest.
-    for (limit, call) in [(5, "its notify socket"), (6, "pipe")] {
+    // 3 standard descriptors, the signalfd, the listening socket: none left for the notify
+    // socket (set-up, which names it), then none for the exec-error pipe (the spawn).
+    for (limit, call) in [(5, "cannot create the notify socket"), (6, "cannot start it: pipe")] {
         let mut cmd = hupwatch(&["--notify", "--listen", "tcp:127.0.0.1:0", "--", "true"]);
         // SAFETY: setrlimit is async-signal-safe and allocates nothing.
         unsafe {
@@ -300,7 +301,7 @@ fn own_spawn_failures_exit_1_or_abandon_the_reload() {
         }
         let (code, _, err) = run_to_end(&mut cmd, LONG);
         assert_eq!(code, 1, "limit {limit}: {err}");
-        assert!(err.contains(&format!("cannot start it: {call}: Too many open files")), "limit {limit}: {err}");
+        assert!(err.contains(&format!("{call}: Too many open files")), "limit {limit}: {err}");
     }
 
     let dir = TempDir::new("spawn-fails");
