@@ -104,6 +104,16 @@ pub fn parse_decimal(text: &[u8]) -> Option<u64> {
     })
 }
 
+/// The words of a table of NUL-ended words, in order: one compact string
+/// instead of an array of pointers (errno texts, signal names).
+pub fn words(table: &'static [u8]) -> impl Iterator<Item = &'static [u8]> {
+    fn is_nul(b: &u8) -> bool {
+        *b == 0
+    }
+    // The table ends with a NUL: no empty word after it.
+    table[..table.len().saturating_sub(1)].split(is_nul)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
