@@ -51,7 +51,7 @@ impl Text {
     /// `\xNN`, and past `limit` input bytes cut with `...`.
     pub fn quoted(&mut self, b: &[u8], limit: usize) -> &mut Text {
         // The bytes of `b` up to a little past the limit, and how many
-        // bytes from `at` on are known to be valid UTF-8.
+        // bytes of the valid UTF-8 character at `at` are left.
         let whole = b.len();
         let b = &b[..whole.min(limit.saturating_add(4))];
         let mut valid = 0;
@@ -61,10 +61,7 @@ impl Text {
                 return self.text("...");
             }
             if valid == 0 {
-                valid = match core::str::from_utf8(&b[at..]) {
-                    Ok(s) => s.len(),
-                    Err(e) => e.valid_up_to(),
-                };
+                valid = char_len(&b[at..]);
             }
             if valid == 0 || byte < 0x20 || byte == 0x7f {
                 let hex = b"0123456789abcdef";
@@ -90,6 +87,27 @@ impl Text {
         self.buf[self.len] = last;
         &self.buf[..self.len + 1]
     }
+}
+
+/// The length of the UTF-8 character `b` starts with, or 0 when `b` does not
+/// start with a valid one (a stray continuation byte, an overlong form, a
+/// surrogate, past U+10FFFF, or cut short), as `core::str::from_utf8` judges:
+/// its own validator is 450 bytes.
+fn char_len(b: &[u8]) -> usize {
+    // The length, and the range the second byte must be in.
+    let (len, second) = match b.first() {
+        Some(0..=0x7f) => return 1,
+        Some(0xc2..=0xdf) => (2, 0x80..=0xbf),
+        Some(0xe0) => (3, 0xa0..=0xbf),
+        Some(0xed) => (3, 0x80..=0x9f),
+        Some(0xe1..=0xef) => (3, 0x80..=0xbf),
+        Some(0xf0) => (4, 0x90..=0xbf),
+        Some(0xf1..=0xf3) => (4, 0x80..=0xbf),
+        Some(0xf4) => (4, 0x80..=0x8f),
+        _ => return 0,
+    };
+    let valid = b.len() >= len && second.contains(&b[1]) && b[2..len].iter().all(|&c| c & 0xc0 == 0x80);
+    if valid { len } else { 0 }
 }
 
 /// Digits only (no sign, no spaces), as a number; `None` when empty or too
@@ -145,6 +163,44 @@ mod tests {
         let mut t = Text::new();
         t.quoted(b"a\nb\x1b\xffc", 100).text("|").quoted("h\u{e9}llo".as_bytes(), 100).text("|").quoted(b"abcdef", 3);
         assert_eq!(string(&t), "a\\x0ab\\x1b\\xffc|h\u{e9}llo|abc...");
+    }
+
+    #[test]
+    fn utf8_judged_as_the_standard_library_does() {
+        // Every character boundary case, and random bytes, against from_utf8.
+        let mut cases: Vec<Vec<u8>> = Vec::new();
+        for first in 0..=255u8 {
+            for second in [0x00, 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xff] {
+                for third in [0x80, 0xbf, 0x41, 0xc0] {
+                    cases.push(vec![first, second, third, 0x80]);
+                    cases.push(vec![first, second, third]);
+                }
+                cases.push(vec![first, second]);
+            }
+            cases.push(vec![first]);
+        }
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..20_000 {
+            let bytes = (0..6)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    [0x41, 0x80, 0xbf, 0xc3, 0xe0, 0xed, 0xef, 0xf0, 0xf4, 0xf5, (seed >> 32) as u8][seed as usize % 11]
+                })
+                .collect();
+            cases.push(bytes);
+        }
+        for case in cases {
+            let expected = match core::str::from_utf8(&case) {
+                Ok(s) => s.chars().next().map_or(0, char::len_utf8),
+                Err(e) if e.valid_up_to() > 0 => {
+                    core::str::from_utf8(&case[..e.valid_up_to()]).unwrap().chars().next().map_or(0, char::len_utf8)
+                }
+                Err(_) => 0,
+            };
+            assert_eq!(char_len(&case), expected, "{case:x?}");
+        }
     }
 
     #[test]
