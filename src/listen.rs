@@ -220,29 +220,20 @@ fn inherited() -> Vec<Socket> {
 /// An address as Server::Starter writes it: `127.0.0.1:8000`, `[::1]:80`, a
 /// path. IPv6 groups are not compressed.
 fn address_text(name: SockName) -> Vec<u8> {
+    let (ip, port, v6): (&[u8], u16, bool) = match &name {
+        SockName::Inet(ip, port) => (ip, *port, false),
+        SockName::Inet6(ip, port) => (ip, *port, true),
+        SockName::Unix(path) => return path.clone(),
+    };
     let mut text = Text::new();
-    match name {
-        SockName::Inet(ip, port) => {
-            for (i, octet) in ip.iter().enumerate() {
-                text.text(if i == 0 { "" } else { "." }).num(*octet as u64);
-            }
-            text.text(":").num(port as u64);
-        }
-        SockName::Inet6(ip, port) => {
-            text.text("[");
-            for (i, group) in ip.chunks(2).enumerate() {
-                text.text(if i == 0 { "" } else { ":" });
-                let group = u16::from_be_bytes([group[0], group[1]]);
-                let digits = [group >> 12, group >> 8 & 0xf, group >> 4 & 0xf, group & 0xf];
-                let first = digits.iter().position(|&d| d != 0).unwrap_or(3);
-                for &d in &digits[first..] {
-                    text.bytes(&[b"0123456789abcdef"[d as usize]]);
-                }
-            }
-            text.text("]:").num(port as u64);
-        }
-        SockName::Unix(path) => return path,
+    // Bytes in decimal joined by dots, or pairs of bytes in hex joined by colons.
+    let (open, size, base, separator, close) = if v6 { ("[", 2, 16, ":", "]:") } else { ("", 1, 10, ".", ":") };
+    text.text(open);
+    for (i, part) in ip.chunks(size).enumerate() {
+        text.text(if i == 0 { "" } else { separator });
+        text.radix(part.iter().fold(0, |v, &b| v << 8 | b as u64), base);
     }
+    text.text(close).num(port as u64);
     text.as_bytes().to_vec()
 }
 

@@ -32,13 +32,18 @@ impl Text {
         self.bytes(s.as_bytes())
     }
 
-    pub fn num(&mut self, mut n: u64) -> &mut Text {
-        let mut digits = [0u8; 20];
+    pub fn num(&mut self, n: u64) -> &mut Text {
+        self.radix(n, 10)
+    }
+
+    /// `n` in base `base` (2 to 16), lowercase, without leading zeros.
+    pub fn radix(&mut self, mut n: u64, base: u64) -> &mut Text {
+        let mut digits = [0u8; 64];
         let mut i = digits.len();
         loop {
             i -= 1;
-            digits[i] = b'0' + (n % 10) as u8;
-            n /= 10;
+            digits[i] = b"0123456789abcdef"[(n % base) as usize];
+            n /= base;
             if n == 0 {
                 break;
             }
@@ -143,8 +148,8 @@ mod tests {
     #[test]
     fn words_and_numbers() {
         let mut t = Text::new();
-        t.num(0).text(" ").num(u64::MAX).bytes(b" x");
-        assert_eq!(string(&t), "0 18446744073709551615 x");
+        t.num(0).text(" ").num(u64::MAX).bytes(b" x ").radix(0xdb8, 16).text(" ").radix(u64::MAX, 2);
+        assert_eq!(string(&t), format!("0 18446744073709551615 x db8 {}", "1".repeat(64)));
         assert_eq!(t.ended_by(0).last(), Some(&0));
     }
 
