@@ -111,6 +111,8 @@ fn parse_ipv6(text: &[u8]) -> Option<[u8; 16]> {
 /// One socket handed to the generations.
 struct Socket {
     fd: Fd,
+    /// A unix socket (else TCP).
+    unix: bool,
     /// Its LISTEN_FDNAMES entry.
     name: Vec<u8>,
     /// Its SERVER_STARTER_PORT key.
@@ -131,12 +133,16 @@ impl Sockets {
         let mut sockets = Sockets { list: inherited() };
         for address in addresses {
             // On an error, dropping `sockets` removes the socket files already created.
-            sockets.list.push(bind(address)?);
+            let socket = bind(address).map_err(|(why, errno)| {
+                let mut what = Text::new();
+                what.text("cannot listen on ").text(kind(address.socket.is_unix())).quoted(&address.text, 256);
+                Fatal { what: what.text(why).as_bytes().to_vec(), errno }
+            })?;
+            sockets.list.push(socket);
         }
         for (i, socket) in sockets.list.iter().enumerate() {
-            let kind = if matches!(sys::getsockname(socket.fd), Some(SockName::Unix(_))) { "unix:" } else { "tcp:" };
             log::info(|l| {
-                l.text("listening on ").text(kind).quoted(&socket.starter_key, 4096);
+                l.text("listening on ").text(kind(socket.unix)).quoted(&socket.starter_key, 4096);
                 l.text(" (fd ").num(3 + i as u64).text(")")
             });
         }
@@ -211,8 +217,10 @@ fn inherited() -> Vec<Socket> {
         if sys::set_cloexec(fd, true).is_err() {
             continue;
         }
-        let starter_key = sys::getsockname(fd).map_or_else(|| name.clone(), address_text);
-        list.push(Socket { fd, starter_key, name, created: None });
+        let address = sys::getsockname(fd);
+        let unix = address.as_ref().is_some_and(SockName::is_unix);
+        let starter_key = address.map_or_else(|| name.clone(), address_text);
+        list.push(Socket { fd, unix, starter_key, name, created: None });
     }
     list
 }
@@ -242,20 +250,27 @@ fn fd_name(text: &[u8]) -> Vec<u8> {
     text.iter().map(|&b| if b == b':' { b'-' } else { b }).collect()
 }
 
-fn bind(address: &Address) -> Result<Socket, Fatal> {
+/// The prefix of an address's kind, as `--listen` takes it.
+fn kind(unix: bool) -> &'static str {
+    if unix { "unix:" } else { "tcp:" }
+}
+
+/// Why an address could not be bound, after "cannot listen on ADDR": a
+/// text to add (empty, or starting with ": ") and the system's reason.
+type Failed = (&'static str, Option<Errno>);
+
+fn bind(address: &Address) -> Result<Socket, Failed> {
     let Address { socket, text } = address;
-    let unix = matches!(socket, SockName::Unix(_));
-    let prefix: &[u8] = if unix { b"unix:" } else { b"tcp:" };
-    let what = Text::new().bytes(b"cannot listen on ").bytes(prefix).quoted(text, 256).as_bytes().to_vec();
-    let fail = |e: Errno| Fatal { what: what.clone(), errno: Some(e) };
+    let unix = socket.is_unix();
+    let fail = |e| ("", Some(e));
     // A unix socket's file; `@name` is an abstract socket (as in systemd's
     // ListenStream=@name), with no file.
     let file = (unix && !text.starts_with(b"@")).then_some(text);
     if unix && text.len() > 107 {
-        return Err(Fatal::message(&[&what, b": the path is longer than the 107 bytes a socket address holds"]));
+        return Err((": the path is longer than the 107 bytes a socket address holds", None));
     }
     if let Some(path) = file {
-        remove_stale(path).map_err(|why| Fatal::message(&[&what, b": ", &why.what]).errno(why.errno))?;
+        remove_stale(path)?;
     }
     let fd = sys::socket(socket, libc::SOCK_STREAM).map_err(fail)?;
     if !unix {
@@ -289,22 +304,23 @@ fn bind(address: &Address) -> Result<Socket, Fatal> {
         (true, Some(abstract_name)) => abstract_name.to_vec(),
         (true, None) => path::file_name(&text).unwrap_or(b"unix").to_vec(),
     };
-    Ok(Socket { fd: fd.into_raw(), name: fd_name(&name), starter_key: text, created: created.zip(stat) })
+    Ok(Socket { fd: fd.into_raw(), unix, name: fd_name(&name), starter_key: text, created: created.zip(stat) })
 }
 
 /// A socket file left behind by a crash is replaced; a live socket or a file
 /// that is not a socket is an error.
-fn remove_stale(path: &[u8]) -> Result<(), Fatal> {
+fn remove_stale(path: &[u8]) -> Result<(), Failed> {
     let Ok(stat) = sys::stat(path, false) else { return Ok(()) };
     if !stat.is_socket() {
-        return Err(Fatal::message(&[b"the path exists and is not a socket"]));
+        return Err((": the path exists and is not a socket", None));
     }
     let address = SockName::Unix(path.to_vec());
-    let probe = sys::socket(&address, libc::SOCK_STREAM).map_err(Fatal::with(b"cannot check the existing socket"))?;
+    let cannot_check = |e| (": cannot check the existing socket", Some(e));
+    let probe = sys::socket(&address, libc::SOCK_STREAM).map_err(cannot_check)?;
     match sys::connect(probe.0, &address) {
-        Ok(()) => Err(Fatal::message(&[b"a process is listening on it"])),
-        Err(Errno(libc::ECONNREFUSED)) => sys::unlink(path).map_err(Fatal::with(b"cannot remove the stale socket")),
-        Err(e) => Err(Fatal::with(b"cannot check the existing socket")(e)),
+        Ok(()) => Err((": a process is listening on it", None)),
+        Err(Errno(libc::ECONNREFUSED)) => sys::unlink(path).map_err(|e| (": cannot remove the stale socket", Some(e))),
+        Err(e) => Err(cannot_check(e)),
     }
 }
 

@@ -173,6 +173,12 @@ pub enum SockName {
     Unix(Vec<u8>),
 }
 
+impl SockName {
+    pub fn is_unix(&self) -> bool {
+        matches!(self, SockName::Unix(_))
+    }
+}
+
 pub fn getsockname(fd: Fd) -> Option<SockName> {
     // SAFETY: sockaddr_storage is plain old data; all-zero is a valid value.
     let mut storage: libc::sockaddr_storage = unsafe { core::mem::zeroed() };
