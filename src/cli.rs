@@ -84,20 +84,12 @@ pub enum Parsed {
 #[derive(Debug, PartialEq)]
 pub struct UsageError(pub Vec<u8>);
 
-fn usage(parts: &[&[u8]]) -> UsageError {
-    UsageError(parts.concat())
+fn usage(message: &[u8]) -> UsageError {
+    UsageError(message.to_vec())
 }
 
 /// How much of a value a usage error shows.
 const SHOWN: usize = 64;
-
-/// A value from the command line as a usage error shows it: on one line,
-/// cut when long.
-fn shown(value: &[u8]) -> Text {
-    let mut line = Text::new();
-    line.quoted(value, SHOWN);
-    line
-}
 
 /// Parses the arguments after the program name.
 pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, UsageError> {
@@ -123,18 +115,23 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, UsageEr
     };
     let mut verbose = false;
     let mut quiet = false;
+    // A usage error's message, once there is one.
+    let mut m = Text::new();
     let mut args = args.into_iter().map(OsString::into_vec);
     while let Some(arg) = args.next() {
         // One argument: `--name`, `--name=value`, or short options `-gk`,
-        // `-w0.5` (a value takes the rest), `-w=0.5`.
+        // `-w0.5` (a value takes the rest), `-w=0.5`. `typed` is the
+        // option's name as typed: `--name`, or `-w` (of a group too).
+        let mut pair = *b"-?";
         let (found, value, typed) = if arg == b"--" {
             config.command.extend(args);
             break;
         } else if let Some(long) = arg.strip_prefix(b"--") {
-            let (name, value) = split(long, b'=').map_or((long, None), |(n, v)| (n, Some(v.to_vec())));
-            let found = OPTIONS.iter().find(|o| o.1.as_bytes() == name);
-            let Some(found) = found else { return Err(usage(&[b"unknown option '--", shown(name).as_bytes(), b"'"])) };
-            (found, value, arg[..2 + name.len()].to_vec())
+            let (name, value) = split(long, b'=').map_or((long, None), |(n, v)| (n, Some(v)));
+            let Some(found) = OPTIONS.iter().find(|o| o.1.as_bytes() == name) else {
+                return Err(usage(m.text("unknown option '--").quoted(name, SHOWN).text("'").as_bytes()));
+            };
+            (found, value, &arg[..2 + name.len()])
         } else if arg.len() > 1 && arg[0] == b'-' {
             // Flags first, then one option that may take the rest as its value.
             let mut at = 1;
@@ -142,13 +139,13 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, UsageEr
                 let c = arg[at];
                 let found = OPTIONS.iter().find(|o| o.0 != '\0' && o.0 as u32 == c as u32);
                 let Some(found) = found else {
-                    return Err(usage(&[b"unknown option '-", shown(&[c]).as_bytes(), b"'"]));
+                    return Err(usage(m.text("unknown option '-").quoted(&[c], SHOWN).text("'").as_bytes()));
                 };
                 at += 1;
                 if at == arg.len() || !found.2.is_flag() {
                     let rest = &arg[at..];
-                    let value = (!rest.is_empty()).then(|| rest.strip_prefix(b"=").unwrap_or(rest).to_vec());
-                    break (found, value, vec![b'-', c]);
+                    pair[1] = c;
+                    break (found, (!rest.is_empty()).then(|| rest.strip_prefix(b"=").unwrap_or(rest)), &pair[..]);
                 }
                 set_flag(&mut config, found.2, &mut verbose, &mut quiet);
             }
@@ -159,10 +156,9 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, UsageEr
             break;
         };
         let &(_, long, opt) = found;
-        let typed = shown(&typed);
         if opt.is_flag() {
             if value.is_some() {
-                return Err(usage(&[b"option '", typed.as_bytes(), b"' takes no value"]));
+                return Err(usage(m.text("option '").bytes(typed).text("' takes no value").as_bytes()));
             }
             match opt {
                 Opt::Help => return Ok(Parsed::Help),
@@ -171,15 +167,14 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, UsageEr
             }
             continue;
         }
-        let Some(value) = value.or_else(|| args.next()) else {
-            return Err(usage(&[b"missing value for option '", typed.as_bytes(), b"'"]));
+        let Some(value) = value.map(<[u8]>::to_vec).or_else(|| args.next()) else {
+            return Err(usage(m.text("missing value for option '").bytes(typed).text("'").as_bytes()));
         };
-        let text = shown(&value);
+        m.text("invalid value for --").text(long).text(": '").quoted(&value, SHOWN);
         if set(&mut config, opt, value).is_none() {
-            let expected = expected(opt).as_bytes();
-            let parts = [b"invalid value for --", long.as_bytes(), b": '", text.as_bytes(), b"' (expected "];
-            return Err(usage(&[&parts[..], &[expected, b")"]].concat()));
+            return Err(usage(m.text("' (expected ").text(expected(opt)).text(")").as_bytes()));
         }
+        m = Text::new();
     }
     check(&config)?;
     config.level = if quiet {
@@ -197,21 +192,21 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, UsageEr
 fn check(config: &Config) -> Result<(), UsageError> {
     use signals::*;
     if config.command.is_empty() {
-        return Err(usage(&[b"no command given"]));
+        return Err(usage(b"no command given"));
     }
     let reload = config.reload_signal;
     if !catchable(reload) || reload == SIGCHLD {
-        return Err(usage(&[b"--reload-signal cannot be SIGKILL, SIGSTOP or SIGCHLD"]));
+        return Err(usage(b"--reload-signal cannot be SIGKILL, SIGSTOP or SIGCHLD"));
     }
     // STOP and the terminal's stops only pause; CONT and CHLD do nothing.
     if matches!(config.policy.stop_signal, SIGCHLD | SIGCONT | SIGSTOP | SIGTSTP | SIGTTIN | SIGTTOU) {
-        return Err(usage(&[b"--stop-signal cannot be SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU, SIGCONT or SIGCHLD"]));
+        return Err(usage(b"--stop-signal cannot be SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU, SIGCONT or SIGCHLD"));
     }
     if config.policy.rewrites.iter().any(|&(from, _)| from == reload || from == SIGCHLD) {
-        return Err(usage(&[b"--rewrite cannot rewrite the reload signal or SIGCHLD: hupwatch never forwards them"]));
+        return Err(usage(b"--rewrite cannot rewrite the reload signal or SIGCHLD: hupwatch never forwards them"));
     }
     if config.policy.warmup >= config.policy.ready_timeout {
-        return Err(usage(&[b"--warmup-time must be shorter than --ready-timeout"]));
+        return Err(usage(b"--warmup-time must be shorter than --ready-timeout"));
     }
     Ok(())
 }
