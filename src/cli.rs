@@ -117,7 +117,9 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, UsageEr
     let mut quiet = false;
     // A usage error's message, once there is one.
     let mut m = Text::new();
-    let mut args = args.into_iter().map(OsString::into_vec);
+    // Collected first: taking from and extending with a vec::IntoIter is
+    // less code than with the caller's iterator.
+    let mut args = args.into_iter().map(OsString::into_vec).collect::<Vec<_>>().into_iter();
     while let Some(arg) = args.next() {
         // One argument: `--name`, `--name=value`, or short options `-gk`,
         // `-w0.5` (a value takes the rest), `-w=0.5`. `typed` is the
