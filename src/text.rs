@@ -123,10 +123,16 @@ pub fn parse_decimal(text: &[u8]) -> Option<u64> {
     if text.is_empty() {
         return None;
     }
-    text.iter().try_fold(0u64, |n, &b| {
-        let digit = (b as char).to_digit(10)?;
-        n.checked_mul(10)?.checked_add(digit as u64)
-    })
+    let mut n: u64 = 0;
+    for &b in text {
+        // Bytes below '0' wrap around to large values too.
+        let digit = b.wrapping_sub(b'0');
+        if digit > 9 {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_add(digit as u64)?;
+    }
+    Some(n)
 }
 
 /// The words of a table of NUL-ended words, in order: one compact string
