@@ -6,7 +6,7 @@
 
 use crate::log::{self, Fatal};
 use crate::path;
-use crate::sys::{self, Errno, Fd, SockName, Stat};
+use crate::sys::{self, Errno, Fd, SockName};
 use crate::text::{Text, parse_decimal};
 
 /// Linux caps the backlog at net.core.somaxconn; ask for the most. A reload
@@ -117,8 +117,9 @@ struct Socket {
     name: Vec<u8>,
     /// Its SERVER_STARTER_PORT key.
     starter_key: Vec<u8>,
-    /// A unix socket path hupwatch created and removes at exit.
-    created: Option<(Vec<u8>, Stat)>,
+    /// A unix socket path hupwatch created and removes at exit, with the
+    /// file's device and inode (so that only that file goes).
+    created: Option<(Vec<u8>, (u64, u64))>,
 }
 
 pub struct Sockets {
@@ -194,7 +195,7 @@ impl Drop for Sockets {
     /// child: it execs or _exits.
     fn drop(&mut self) {
         for (path, created) in self.list.iter().filter_map(|s| s.created.as_ref()) {
-            if sys::stat(path, false).is_ok_and(|now| now.same_file(created)) {
+            if sys::stat(path, false).is_ok_and(|now| (now.dev, now.ino) == *created) {
                 let _ = sys::unlink(path);
             }
         }
@@ -284,7 +285,8 @@ fn bind(address: &Address) -> Result<Socket, Failed> {
         Ok(cwd) => path::join(&cwd, path),
         Err(_) => path.clone(),
     });
-    let listening = sys::listen(fd.0, BACKLOG).and_then(|()| created.as_ref().map(|p| sys::stat(p, false)).transpose());
+    let listening = sys::listen(fd.0, BACKLOG)
+        .and_then(|()| created.as_ref().map(|p| sys::stat(p, false).map(|s| (s.dev, s.ino))).transpose());
     let stat = listening.map_err(|e| {
         if let Some(path) = file {
             let _ = sys::unlink(path);
