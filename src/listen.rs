@@ -134,12 +134,11 @@ impl Sockets {
         let mut sockets = Sockets { list: inherited() };
         for address in addresses {
             // On an error, dropping `sockets` removes the socket files already created.
-            let socket = bind(address).map_err(|(why, errno)| {
+            if let Err((why, errno)) = bind(address, &mut sockets.list) {
                 let mut what = Text::new();
                 what.text("cannot listen on ").text(kind(address.socket.is_unix())).quoted(&address.text, 256);
-                Fatal { what: what.text(why).as_bytes().to_vec(), errno }
-            })?;
-            sockets.list.push(socket);
+                return Err(Fatal { what: what.text(why).as_bytes().to_vec(), errno });
+            }
         }
         for (i, socket) in sockets.list.iter().enumerate() {
             log::info(|l| {
@@ -260,7 +259,8 @@ fn kind(unix: bool) -> &'static str {
 /// text to add (empty, or starting with ": ") and the system's reason.
 type Failed = (&'static str, Option<Errno>);
 
-fn bind(address: &Address) -> Result<Socket, Failed> {
+/// Binds `address` and adds its socket to `list`.
+fn bind(address: &Address, list: &mut Vec<Socket>) -> Result<(), Failed> {
     let Address { socket, text } = address;
     let unix = socket.is_unix();
     let fail = |e| ("", Some(e));
@@ -306,7 +306,8 @@ fn bind(address: &Address) -> Result<Socket, Failed> {
         (true, Some(abstract_name)) => abstract_name.to_vec(),
         (true, None) => path::file_name(&text).unwrap_or(b"unix").to_vec(),
     };
-    Ok(Socket { fd: fd.into_raw(), unix, name: fd_name(&name), starter_key: text, created: created.zip(stat) })
+    list.push(Socket { fd: fd.into_raw(), unix, name: fd_name(&name), starter_key: text, created: created.zip(stat) });
+    Ok(())
 }
 
 /// A socket file left behind by a crash is replaced; a live socket or a file
