@@ -120,73 +120,82 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, UsageEr
     // Collected first: taking from and extending with a vec::IntoIter is
     // less code than with the caller's iterator.
     let mut args = args.into_iter().map(OsString::into_vec).collect::<Vec<_>>().into_iter();
-    while let Some(arg) = args.next() {
-        // One argument: `--name`, `--name=value`, or short options `-gk`,
-        // `-w0.5` (a value takes the rest), `-w=0.5`. `typed` is the
-        // option's name as typed: `--name`, or `-w` (of a group too).
-        let mut pair = *b"-?";
-        let (found, value, typed) = if arg == b"--" {
-            config.command.extend(args);
-            break;
-        } else if let Some(long) = arg.strip_prefix(b"--") {
-            let (name, value) = split(long, b'=').map_or((long, None), |(n, v)| (n, Some(v)));
-            let Some(found) = OPTIONS.iter().find(|o| o.1.as_bytes() == name) else {
-                return Err(usage(m.text("unknown option '--").quoted(name, SHOWN).text("'").as_bytes()));
-            };
-            (found, value, &arg[..2 + name.len()])
-        } else if arg.len() > 1 && arg[0] == b'-' {
-            // Flags first, then one option that may take the rest as its value.
-            let mut at = 1;
-            loop {
-                let c = arg[at];
-                let found = OPTIONS.iter().find(|o| o.0 != '\0' && o.0 as u32 == c as u32);
-                let Some(found) = found else {
-                    return Err(usage(m.text("unknown option '-").quoted(&[c], SHOWN).text("'").as_bytes()));
+    'failed: {
+        while let Some(arg) = args.next() {
+            // One argument: `--name`, `--name=value`, or short options `-gk`,
+            // `-w0.5` (a value takes the rest), `-w=0.5`. `typed` is the
+            // option's name as typed: `--name`, or `-w` (of a group too).
+            let mut pair = *b"-?";
+            let (found, value, typed) = if arg == b"--" {
+                config.command.extend(args);
+                break;
+            } else if let Some(long) = arg.strip_prefix(b"--") {
+                let (name, value) = split(long, b'=').map_or((long, None), |(n, v)| (n, Some(v)));
+                let Some(found) = OPTIONS.iter().find(|o| o.1.as_bytes() == name) else {
+                    m.text("unknown option '--").quoted(name, SHOWN).text("'");
+                    break 'failed;
                 };
-                at += 1;
-                if at == arg.len() || !found.2.is_flag() {
-                    let rest = &arg[at..];
-                    pair[1] = c;
-                    break (found, (!rest.is_empty()).then(|| rest.strip_prefix(b"=").unwrap_or(rest)), &pair[..]);
+                (found, value, &arg[..2 + name.len()])
+            } else if arg.len() > 1 && arg[0] == b'-' {
+                // Flags first, then one option that may take the rest as its value.
+                let mut at = 1;
+                loop {
+                    let c = arg[at];
+                    let found = OPTIONS.iter().find(|o| o.0 != '\0' && o.0 as u32 == c as u32);
+                    let Some(found) = found else {
+                        m.text("unknown option '-").quoted(&[c], SHOWN).text("'");
+                        break 'failed;
+                    };
+                    at += 1;
+                    if at == arg.len() || !found.2.is_flag() {
+                        let rest = &arg[at..];
+                        pair[1] = c;
+                        break (found, (!rest.is_empty()).then(|| rest.strip_prefix(b"=").unwrap_or(rest)), &pair[..]);
+                    }
+                    set_flag(&mut config, found.2, &mut verbose, &mut quiet);
                 }
-                set_flag(&mut config, found.2, &mut verbose, &mut quiet);
+            } else {
+                // The first argument that is not an option starts the command.
+                config.command.push(arg);
+                config.command.extend(args);
+                break;
+            };
+            let &(_, long, opt) = found;
+            if opt.is_flag() {
+                if value.is_some() {
+                    m.text("option '").bytes(typed).text("' takes no value");
+                    break 'failed;
+                }
+                match opt {
+                    Opt::Help => return Ok(Parsed::Help),
+                    Opt::Version => return Ok(Parsed::Version),
+                    _ => set_flag(&mut config, opt, &mut verbose, &mut quiet),
+                }
+                continue;
             }
+            let Some(value) = value.map(<[u8]>::to_vec).or_else(|| args.next()) else {
+                m.text("missing value for option '").bytes(typed).text("'");
+                break 'failed;
+            };
+            m.text("invalid value for --").text(long).text(": '").quoted(&value, SHOWN);
+            if set(&mut config, opt, value).is_none() {
+                m.text("' (expected ").text(expected(opt)).text(")");
+                break 'failed;
+            }
+            m = Text::new();
+        }
+        check(&config)?;
+        config.level = if quiet {
+            Level::Error
+        } else if verbose {
+            Level::Debug
         } else {
-            // The first argument that is not an option starts the command.
-            config.command.push(arg);
-            config.command.extend(args);
-            break;
+            Level::Info
         };
-        let &(_, long, opt) = found;
-        if opt.is_flag() {
-            if value.is_some() {
-                return Err(usage(m.text("option '").bytes(typed).text("' takes no value").as_bytes()));
-            }
-            match opt {
-                Opt::Help => return Ok(Parsed::Help),
-                Opt::Version => return Ok(Parsed::Version),
-                _ => set_flag(&mut config, opt, &mut verbose, &mut quiet),
-            }
-            continue;
-        }
-        let Some(value) = value.map(<[u8]>::to_vec).or_else(|| args.next()) else {
-            return Err(usage(m.text("missing value for option '").bytes(typed).text("'").as_bytes()));
-        };
-        m.text("invalid value for --").text(long).text(": '").quoted(&value, SHOWN);
-        if set(&mut config, opt, value).is_none() {
-            return Err(usage(m.text("' (expected ").text(expected(opt)).text(")").as_bytes()));
-        }
-        m = Text::new();
+        return Ok(Parsed::Run(config));
     }
-    check(&config)?;
-    config.level = if quiet {
-        Level::Error
-    } else if verbose {
-        Level::Debug
-    } else {
-        Level::Info
-    };
-    Ok(Parsed::Run(config))
+    // Every usage error of an argument ends here, its message in `m`.
+    Err(usage(m.as_bytes()))
 }
 
 /// Options that are each valid but cannot work together, or would leave a
