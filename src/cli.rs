@@ -341,14 +341,11 @@ fn split(text: &[u8], separator: u8) -> Option<(&[u8], &[u8])> {
 pub fn parse_duration(text: &[u8]) -> Option<u64> {
     // The unit in nanoseconds: a fraction digit string scaled to nine
     // digits counts billionths of it.
-    let (number, unit) = if let Some(n) = text.strip_suffix(b"ms") {
-        (n, 1_000_000)
-    } else if let Some(n) = text.strip_suffix(b"s") {
-        (n, NANOS_PER_SEC)
-    } else if let Some(n) = text.strip_suffix(b"m") {
-        (n, 60 * NANOS_PER_SEC)
-    } else {
-        (text, NANOS_PER_SEC)
+    let (number, unit) = match text {
+        [n @ .., b'm', b's'] => (n, 1_000_000),
+        [n @ .., b's'] => (n, NANOS_PER_SEC),
+        [n @ .., b'm'] => (n, 60 * NANOS_PER_SEC),
+        n => (n, NANOS_PER_SEC),
     };
     let (whole, fraction) = split(number, b'.').unwrap_or((number, b""));
     if whole.is_empty() && fraction.is_empty() || whole.len() > 12 || fraction.len() > 9 {
@@ -359,8 +356,9 @@ pub fn parse_duration(text: &[u8]) -> Option<u64> {
     for _ in fraction.len()..9 {
         billionths *= 10;
     }
-    let fraction_ns =
-        if unit >= NANOS_PER_SEC { billionths * (unit / NANOS_PER_SEC) } else { billionths / (NANOS_PER_SEC / unit) };
+    // Exact for every unit (a multiple of a millisecond), and no overflow:
+    // at most 999,999,999 * 60,000.
+    let fraction_ns = billionths * (unit / 1_000_000) / 1000;
     digits(whole)?.checked_mul(unit)?.checked_add(fraction_ns)
 }
 
@@ -493,6 +491,50 @@ mod tests {
         let long = "9".repeat(2000);
         let m = error(&["--stop-timeout", &long, "x"]);
         assert!(m.len() < 200 && m.contains(&format!("'{}...'", &long[..SHOWN])), "{m}");
+    }
+
+    /// parse_duration as it was written before it was made smaller.
+    fn reference_duration(text: &[u8]) -> Option<u64> {
+        let (number, unit) = if let Some(n) = text.strip_suffix(b"ms") {
+            (n, 1_000_000)
+        } else if let Some(n) = text.strip_suffix(b"s") {
+            (n, NANOS_PER_SEC)
+        } else if let Some(n) = text.strip_suffix(b"m") {
+            (n, 60 * NANOS_PER_SEC)
+        } else {
+            (text, NANOS_PER_SEC)
+        };
+        let (whole, fraction) = split(number, b'.').unwrap_or((number, b""));
+        if whole.is_empty() && fraction.is_empty() || whole.len() > 12 || fraction.len() > 9 {
+            return None;
+        }
+        let digits = |s: &[u8]| if s.is_empty() { Some(0) } else { parse_decimal(s) };
+        let billionths = digits(fraction)? * 10u64.pow(9 - fraction.len() as u32);
+        let fraction_ns = if unit >= NANOS_PER_SEC {
+            billionths * (unit / NANOS_PER_SEC)
+        } else {
+            billionths / (NANOS_PER_SEC / unit)
+        };
+        digits(whole)?.checked_mul(unit)?.checked_add(fraction_ns)
+    }
+
+    #[test]
+    fn durations_as_before() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..200_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let len = (seed % 16) as usize;
+            let text: Vec<u8> = (0..len)
+                .map(|i| {
+                    let pick = (seed >> (4 + 3 * i)) % 16;
+                    [b'0', b'1', b'5', b'9', b'9', b'4', b'.', b'm', b's', b'0', b'7', b'3', b'x', b' ', b'9', b'2']
+                        [pick as usize]
+                })
+                .collect();
+            assert_eq!(parse_duration(&text), reference_duration(&text), "{:?}", String::from_utf8_lossy(&text));
+        }
     }
 
     #[test]
