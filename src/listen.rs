@@ -7,7 +7,7 @@
 use crate::log::{self, Fatal};
 use crate::path;
 use crate::sys::{self, Errno, Fd, SockName};
-use crate::text::{Text, parse_decimal};
+use crate::text::{Text, fields, parse_decimal};
 
 /// Linux caps the backlog at net.core.somaxconn; ask for the most. A reload
 /// under load queues connections while the new generation's workers boot.
@@ -46,7 +46,7 @@ pub fn parse(spec: &[u8]) -> Option<Address> {
 /// reads them.
 fn parse_ipv4(text: &[u8]) -> Option<[u8; 4]> {
     let mut out = [0u8; 4];
-    let mut parts = text.split(|&b| b == b'.');
+    let mut parts = fields(text, b'.');
     for slot in &mut out {
         let part = parts.next()?;
         if part.len() > 1 && part[0] == b'0' {
@@ -64,7 +64,7 @@ fn ipv6_groups(part: &[u8], out: &mut [u16; 8], n: &mut usize, last: bool) -> Op
     if part.is_empty() {
         return Some(());
     }
-    let mut fields = part.split(|&b| b == b':').peekable();
+    let mut fields = fields(part, b':').peekable();
     while let Some(field) = fields.next() {
         let hex = |f: &[u8]| f.iter().try_fold(0u16, |v, &b| Some(v << 4 | (b as char).to_digit(16)? as u16));
         let value = if (1..=4).contains(&field.len()) { hex(field) } else { None };
@@ -209,7 +209,7 @@ fn inherited() -> Vec<Socket> {
     if number(b"LISTEN_PID") != Some(sys::getpid() as u64) || count == 0 {
         return Vec::new();
     }
-    let mut names = sys::getenv(b"LISTEN_FDNAMES").unwrap_or_default().split(|&b| b == b':');
+    let mut names = fields(sys::getenv(b"LISTEN_FDNAMES").unwrap_or_default(), b':');
     let mut list = Vec::new();
     for fd in 3..3 + count {
         let name = names.next().filter(|n| !n.is_empty()).unwrap_or(b"unknown").to_vec();

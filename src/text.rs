@@ -135,14 +135,17 @@ pub fn parse_decimal(text: &[u8]) -> Option<u64> {
     Some(n)
 }
 
+/// The parts of `text` between `separator` bytes: one splitter for every
+/// separator, so that its code is there once.
+pub fn fields(text: &[u8], separator: u8) -> impl Iterator<Item = &[u8]> {
+    text.split(move |&b| b == separator)
+}
+
 /// The words of a table of NUL-ended words, in order: one compact string
 /// instead of an array of pointers (errno texts, signal names).
 pub fn words(table: &'static [u8]) -> impl Iterator<Item = &'static [u8]> {
-    fn is_nul(b: &u8) -> bool {
-        *b == 0
-    }
     // The table ends with a NUL: no empty word after it.
-    table[..table.len().saturating_sub(1)].split(is_nul)
+    fields(&table[..table.len().saturating_sub(1)], 0)
 }
 
 #[cfg(test)]

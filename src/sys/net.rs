@@ -203,7 +203,7 @@ pub fn getsockname(fd: Fd) -> Option<SockName> {
             let path = &b[2..(len as usize).clamp(2, UNIX_LEN)];
             Some(SockName::Unix(match path.split_first() {
                 Some((0, name)) => [b"@", name].concat(),
-                _ => path.split(|&b| b == 0).next().unwrap_or_default().to_vec(),
+                _ => crate::text::fields(path, 0).next().unwrap_or_default().to_vec(),
             }))
         }
         _ => None,
