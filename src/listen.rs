@@ -57,10 +57,10 @@ fn parse_ipv4(text: &[u8]) -> Option<[u8; 4]> {
     parts.next().is_none().then_some(out)
 }
 
-/// The groups of one side of an IPv6 address's `::` into `out` from `*n`
-/// on: up to four hex digits each, and, when `last`, a dotted IPv4 address
-/// as the final 32 bits.
-fn ipv6_groups(part: &[u8], out: &mut [u16; 8], n: &mut usize, last: bool) -> Option<()> {
+/// The groups of one side of an IPv6 address's `::`, as bytes into `out`
+/// from `*n` on: up to four hex digits each, and, when `last`, a dotted
+/// IPv4 address as the final 32 bits.
+fn ipv6_groups(part: &[u8], out: &mut [u8; 16], n: &mut usize, last: bool) -> Option<()> {
     if part.is_empty() {
         return Some(());
     }
@@ -68,18 +68,20 @@ fn ipv6_groups(part: &[u8], out: &mut [u16; 8], n: &mut usize, last: bool) -> Op
     while let Some(field) = fields.next() {
         let hex = |f: &[u8]| f.iter().try_fold(0u16, |v, &b| Some(v << 4 | (b as char).to_digit(16)? as u16));
         let value = if (1..=4).contains(&field.len()) { hex(field) } else { None };
-        let values = match value {
-            Some(v) => [Some(v), None],
+        let mut bytes = [0u8; 4];
+        let len = match value {
+            Some(v) => {
+                bytes[..2].copy_from_slice(&v.to_be_bytes());
+                2
+            }
             None if last && fields.peek().is_none() => {
-                let v4 = parse_ipv4(field)?;
-                [Some(u16::from_be_bytes([v4[0], v4[1]])), Some(u16::from_be_bytes([v4[2], v4[3]]))]
+                bytes = parse_ipv4(field)?;
+                4
             }
             None => return None,
         };
-        for v in values.into_iter().flatten() {
-            *out.get_mut(*n)? = v;
-            *n += 1;
-        }
+        out.get_mut(*n..*n + len)?.copy_from_slice(&bytes[..len]);
+        *n += len;
     }
     Some(())
 }
@@ -92,20 +94,17 @@ fn parse_ipv6(text: &[u8]) -> Option<[u8; 16]> {
         Some(at) => (&text[..at], Some(&text[at + 2..])),
         None => (text, None),
     };
-    let (mut first, mut second) = ([0u16; 8], [0u16; 8]);
+    let (mut first, mut second) = ([0u8; 16], [0u8; 16]);
     let (mut n, mut m) = (0, 0);
     ipv6_groups(head, &mut first, &mut n, tail.is_none())?;
     ipv6_groups(tail.unwrap_or_default(), &mut second, &mut m, true)?;
-    // Without `::` all eight groups; with it, it stands for one or more.
-    if (gap.is_none() && n != 8) || (gap.is_some() && n + m > 7) {
+    // Without `::` all eight groups; with it, it stands for one or more
+    // (of two bytes each).
+    if (gap.is_none() && n != 16) || (gap.is_some() && n + m > 14) {
         return None;
     }
-    first[8 - m..].copy_from_slice(&second[..m]);
-    let mut out = [0u8; 16];
-    for (pair, group) in out.chunks_mut(2).zip(first) {
-        pair.copy_from_slice(&group.to_be_bytes());
-    }
-    Some(out)
+    first[16 - m..].copy_from_slice(&second[..m]);
+    Some(first)
 }
 
 /// One socket handed to the generations.
@@ -412,6 +411,74 @@ mod tests {
         ] {
             assert_eq!(v6(bad), None, "{bad}");
         }
+    }
+
+    /// parse_ipv6 as it was written before it was made smaller.
+    fn reference_ipv6(text: &[u8]) -> Option<[u8; 16]> {
+        fn groups(part: &[u8], out: &mut [u16; 8], n: &mut usize, last: bool) -> Option<()> {
+            if part.is_empty() {
+                return Some(());
+            }
+            let mut fields = part.split(|&b| b == b':').peekable();
+            while let Some(field) = fields.next() {
+                let hex = |f: &[u8]| f.iter().try_fold(0u16, |v, &b| Some(v << 4 | (b as char).to_digit(16)? as u16));
+                let value = if (1..=4).contains(&field.len()) { hex(field) } else { None };
+                let values = match value {
+                    Some(v) => [Some(v), None],
+                    None if last && fields.peek().is_none() => {
+                        let v4 = parse_ipv4(field)?;
+                        [Some(u16::from_be_bytes([v4[0], v4[1]])), Some(u16::from_be_bytes([v4[2], v4[3]]))]
+                    }
+                    None => return None,
+                };
+                for v in values.into_iter().flatten() {
+                    *out.get_mut(*n)? = v;
+                    *n += 1;
+                }
+            }
+            Some(())
+        }
+        let gap = text.windows(2).position(|w| w == b"::");
+        let (head, tail) = match gap {
+            Some(at) => (&text[..at], Some(&text[at + 2..])),
+            None => (text, None),
+        };
+        let (mut first, mut second) = ([0u16; 8], [0u16; 8]);
+        let (mut n, mut m) = (0, 0);
+        groups(head, &mut first, &mut n, tail.is_none())?;
+        groups(tail.unwrap_or_default(), &mut second, &mut m, true)?;
+        if (gap.is_none() && n != 8) || (gap.is_some() && n + m > 7) {
+            return None;
+        }
+        first[8 - m..].copy_from_slice(&second[..m]);
+        let mut out = [0u8; 16];
+        for (pair, group) in out.chunks_mut(2).zip(first) {
+            pair.copy_from_slice(&group.to_be_bytes());
+        }
+        Some(out)
+    }
+
+    #[test]
+    fn ipv6_as_before() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut valid = 0;
+        for _ in 0..300_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let len = (seed % 24) as usize;
+            let mut pick = seed;
+            let text: Vec<u8> = (0..len)
+                .map(|_| {
+                    pick = pick.rotate_left(5) ^ 0x5851_f42d;
+                    b"0123456789abcdefF:::::......1"[(pick % 29) as usize]
+                })
+                .collect();
+            let expected = reference_ipv6(&text);
+            valid += expected.is_some() as u32;
+            assert_eq!(parse_ipv6(&text), expected, "{:?}", String::from_utf8_lossy(&text));
+        }
+        assert!(valid > 1000, "only {valid} valid addresses generated");
     }
 
     #[test]
