@@ -86,20 +86,12 @@ pub enum Parsed {
 #[derive(Debug, PartialEq)]
 pub struct UsageError(pub Vec<u8>);
 
-fn usage(parts: &[&[u8]]) -> UsageError {
-    UsageError(parts.concat())
+fn usage(message: &[u8]) -> UsageError {
+    UsageError(message.to_vec())
 }
 
 /// How much of a value a usage error shows.
 const SHOWN: usize = 64;
-
-/// A value from the command line as a usage error shows it: on one line,
-/// cut when long.
-fn shown(value: &[u8]) -> Text {
-    let mut line = Text::new();
-    line.quoted(value, SHOWN);
-    line
-}
 
 /// Parses the arguments after the program name.
 pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, UsageError> {
@@ -128,73 +120,87 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, UsageEr
     };
     let mut verbose = false;
     let mut quiet = false;
-    let mut args = args.into_iter().map(OsString::into_vec);
-    while let Some(arg) = args.next() {
-        // One argument: `--name`, `--name=value`, or short options `-gk`,
-        // `-w0.5` (a value takes the rest), `-w=0.5`.
-        let (found, value, typed) = if arg == b"--" {
-            config.command.extend(args);
-            break;
-        } else if let Some(long) = arg.strip_prefix(b"--") {
-            let (name, value) = split(long, b'=').map_or((long, None), |(n, v)| (n, Some(v.to_vec())));
-            let found = OPTIONS.iter().find(|o| o.1.as_bytes() == name);
-            let Some(found) = found else { return Err(usage(&[b"unknown option '--", shown(name).as_bytes(), b"'"])) };
-            (found, value, arg[..2 + name.len()].to_vec())
-        } else if arg.len() > 1 && arg[0] == b'-' {
-            // Flags first, then one option that may take the rest as its value.
-            let mut at = 1;
-            loop {
-                let c = arg[at];
-                let found = OPTIONS.iter().find(|o| o.0 != '\0' && o.0 as u32 == c as u32);
-                let Some(found) = found else {
-                    return Err(usage(&[b"unknown option '-", shown(&[c]).as_bytes(), b"'"]));
+    // A usage error's message, once there is one.
+    let mut m = Text::new();
+    // Collected first: taking from and extending with a vec::IntoIter is
+    // less code than with the caller's iterator.
+    let mut args = args.into_iter().map(OsString::into_vec).collect::<Vec<_>>().into_iter();
+    'failed: {
+        while let Some(arg) = args.next() {
+            // One argument: `--name`, `--name=value`, or short options `-gk`,
+            // `-w0.5` (a value takes the rest), `-w=0.5`. `typed` is the
+            // option's name as typed: `--name`, or `-w` (of a group too).
+            let mut pair = *b"-?";
+            let (found, value, typed) = if arg == b"--" {
+                config.command.extend(args);
+                break;
+            } else if let Some(long) = arg.strip_prefix(b"--") {
+                let (name, value) = split(long, b'=').map_or((long, None), |(n, v)| (n, Some(v)));
+                let Some(found) = OPTIONS.iter().find(|o| o.1.as_bytes() == name) else {
+                    m.text("unknown option '--").quoted(name, SHOWN).text("'");
+                    break 'failed;
                 };
-                at += 1;
-                if at == arg.len() || !found.2.is_flag() {
-                    let rest = &arg[at..];
-                    let value = (!rest.is_empty()).then(|| rest.strip_prefix(b"=").unwrap_or(rest).to_vec());
-                    break (found, value, vec![b'-', c]);
+                (found, value, &arg[..2 + name.len()])
+            } else if arg.len() > 1 && arg[0] == b'-' {
+                // Flags first, then one option that may take the rest as its value.
+                let mut at = 1;
+                loop {
+                    let c = arg[at];
+                    let found = OPTIONS.iter().find(|o| o.0 != '\0' && o.0 as u32 == c as u32);
+                    let Some(found) = found else {
+                        m.text("unknown option '-").quoted(&[c], SHOWN).text("'");
+                        break 'failed;
+                    };
+                    at += 1;
+                    if at == arg.len() || !found.2.is_flag() {
+                        let rest = &arg[at..];
+                        pair[1] = c;
+                        break (found, (!rest.is_empty()).then(|| rest.strip_prefix(b"=").unwrap_or(rest)), &pair[..]);
+                    }
+                    set_flag(&mut config, found.2, &mut verbose, &mut quiet);
                 }
-                set_flag(&mut config, found.2, &mut verbose, &mut quiet);
+            } else {
+                // The first argument that is not an option starts the command.
+                config.command.push(arg);
+                config.command.extend(args);
+                break;
+            };
+            let &(_, long, opt) = found;
+            if opt.is_flag() {
+                if value.is_some() {
+                    m.text("option '").bytes(typed).text("' takes no value");
+                    break 'failed;
+                }
+                match opt {
+                    Opt::Help => return Ok(Parsed::Help),
+                    Opt::Version => return Ok(Parsed::Version),
+                    _ => set_flag(&mut config, opt, &mut verbose, &mut quiet),
+                }
+                continue;
             }
+            let Some(value) = value.map(<[u8]>::to_vec).or_else(|| args.next()) else {
+                m.text("missing value for option '").bytes(typed).text("'");
+                break 'failed;
+            };
+            m.text("invalid value for --").text(long).text(": '").quoted(&value, SHOWN);
+            if set(&mut config, opt, value).is_none() {
+                m.text("' (expected ").text(expected(opt)).text(")");
+                break 'failed;
+            }
+            m = Text::new();
+        }
+        check(&config)?;
+        config.level = if quiet {
+            Level::Error
+        } else if verbose {
+            Level::Debug
         } else {
-            // The first argument that is not an option starts the command.
-            config.command.push(arg);
-            config.command.extend(args);
-            break;
+            Level::Info
         };
-        let &(_, long, opt) = found;
-        let typed = shown(&typed);
-        if opt.is_flag() {
-            if value.is_some() {
-                return Err(usage(&[b"option '", typed.as_bytes(), b"' takes no value"]));
-            }
-            match opt {
-                Opt::Help => return Ok(Parsed::Help),
-                Opt::Version => return Ok(Parsed::Version),
-                _ => set_flag(&mut config, opt, &mut verbose, &mut quiet),
-            }
-            continue;
-        }
-        let Some(value) = value.or_else(|| args.next()) else {
-            return Err(usage(&[b"missing value for option '", typed.as_bytes(), b"'"]));
-        };
-        let text = shown(&value);
-        if set(&mut config, opt, value).is_none() {
-            let expected = expected(opt).as_bytes();
-            let parts = [b"invalid value for --", long.as_bytes(), b": '", text.as_bytes(), b"' (expected "];
-            return Err(usage(&[&parts[..], &[expected, b")"]].concat()));
-        }
+        return Ok(Parsed::Run(config));
     }
-    check(&config)?;
-    config.level = if quiet {
-        Level::Error
-    } else if verbose {
-        Level::Debug
-    } else {
-        Level::Info
-    };
-    Ok(Parsed::Run(config))
+    // Every usage error of an argument ends here, its message in `m`.
+    Err(usage(m.as_bytes()))
 }
 
 /// Options that are each valid but cannot work together, or would leave a
@@ -202,24 +208,24 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, UsageEr
 fn check(config: &Config) -> Result<(), UsageError> {
     use signals::*;
     if config.command.is_empty() {
-        return Err(usage(&[b"no command given"]));
+        return Err(usage(b"no command given"));
     }
     let reload = config.reload_signal;
     if !catchable(reload) || reload == SIGCHLD {
-        return Err(usage(&[b"--reload-signal cannot be SIGKILL, SIGSTOP or SIGCHLD"]));
+        return Err(usage(b"--reload-signal cannot be SIGKILL, SIGSTOP or SIGCHLD"));
     }
     // STOP and the terminal's stops only pause; CONT and CHLD do nothing.
     if matches!(config.policy.stop_signal, SIGCHLD | SIGCONT | SIGSTOP | SIGTSTP | SIGTTIN | SIGTTOU) {
-        return Err(usage(&[b"--stop-signal cannot be SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU, SIGCONT or SIGCHLD"]));
+        return Err(usage(b"--stop-signal cannot be SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU, SIGCONT or SIGCHLD"));
     }
     if config.policy.rewrites.iter().any(|&(from, _)| from == reload || from == SIGCHLD) {
-        return Err(usage(&[b"--rewrite cannot rewrite the reload signal or SIGCHLD: hupwatch never forwards them"]));
+        return Err(usage(b"--rewrite cannot rewrite the reload signal or SIGCHLD: hupwatch never forwards them"));
     }
     if config.policy.warmup >= config.policy.ready_timeout {
-        return Err(usage(&[b"--warmup-time must be shorter than --ready-timeout"]));
+        return Err(usage(b"--warmup-time must be shorter than --ready-timeout"));
     }
     if config.policy.watchdog.is_some() && !config.policy.notify {
-        return Err(usage(&[b"--watchdog needs --notify"]));
+        return Err(usage(b"--watchdog needs --notify"));
     }
     Ok(())
 }
@@ -363,14 +369,11 @@ fn split(text: &[u8], separator: u8) -> Option<(&[u8], &[u8])> {
 pub fn parse_duration(text: &[u8]) -> Option<u64> {
     // The unit in nanoseconds: a fraction digit string scaled to nine
     // digits counts billionths of it.
-    let (number, unit) = if let Some(n) = text.strip_suffix(b"ms") {
-        (n, 1_000_000)
-    } else if let Some(n) = text.strip_suffix(b"s") {
-        (n, NANOS_PER_SEC)
-    } else if let Some(n) = text.strip_suffix(b"m") {
-        (n, 60 * NANOS_PER_SEC)
-    } else {
-        (text, NANOS_PER_SEC)
+    let (number, unit) = match text {
+        [n @ .., b'm', b's'] => (n, 1_000_000),
+        [n @ .., b's'] => (n, NANOS_PER_SEC),
+        [n @ .., b'm'] => (n, 60 * NANOS_PER_SEC),
+        n => (n, NANOS_PER_SEC),
     };
     let (whole, fraction) = split(number, b'.').unwrap_or((number, b""));
     if whole.is_empty() && fraction.is_empty() || whole.len() > 12 || fraction.len() > 9 {
@@ -381,8 +384,9 @@ pub fn parse_duration(text: &[u8]) -> Option<u64> {
     for _ in fraction.len()..9 {
         billionths *= 10;
     }
-    let fraction_ns =
-        if unit >= NANOS_PER_SEC { billionths * (unit / NANOS_PER_SEC) } else { billionths / (NANOS_PER_SEC / unit) };
+    // Exact for every unit (a multiple of a millisecond), and no overflow:
+    // at most 999,999,999 * 60,000.
+    let fraction_ns = billionths * (unit / 1_000_000) / 1000;
     digits(whole)?.checked_mul(unit)?.checked_add(fraction_ns)
 }
 
@@ -540,6 +544,50 @@ mod tests {
         let long = "9".repeat(2000);
         let m = error(&["--stop-timeout", &long, "x"]);
         assert!(m.len() < 200 && m.contains(&format!("'{}...'", &long[..SHOWN])), "{m}");
+    }
+
+    /// parse_duration as it was written before it was made smaller.
+    fn reference_duration(text: &[u8]) -> Option<u64> {
+        let (number, unit) = if let Some(n) = text.strip_suffix(b"ms") {
+            (n, 1_000_000)
+        } else if let Some(n) = text.strip_suffix(b"s") {
+            (n, NANOS_PER_SEC)
+        } else if let Some(n) = text.strip_suffix(b"m") {
+            (n, 60 * NANOS_PER_SEC)
+        } else {
+            (text, NANOS_PER_SEC)
+        };
+        let (whole, fraction) = split(number, b'.').unwrap_or((number, b""));
+        if whole.is_empty() && fraction.is_empty() || whole.len() > 12 || fraction.len() > 9 {
+            return None;
+        }
+        let digits = |s: &[u8]| if s.is_empty() { Some(0) } else { parse_decimal(s) };
+        let billionths = digits(fraction)? * 10u64.pow(9 - fraction.len() as u32);
+        let fraction_ns = if unit >= NANOS_PER_SEC {
+            billionths * (unit / NANOS_PER_SEC)
+        } else {
+            billionths / (NANOS_PER_SEC / unit)
+        };
+        digits(whole)?.checked_mul(unit)?.checked_add(fraction_ns)
+    }
+
+    #[test]
+    fn durations_as_before() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..200_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let len = (seed % 16) as usize;
+            let text: Vec<u8> = (0..len)
+                .map(|i| {
+                    let pick = (seed >> (4 + 3 * i)) % 16;
+                    [b'0', b'1', b'5', b'9', b'9', b'4', b'.', b'm', b's', b'0', b'7', b'3', b'x', b' ', b'9', b'2']
+                        [pick as usize]
+                })
+                .collect();
+            assert_eq!(parse_duration(&text), reference_duration(&text), "{:?}", String::from_utf8_lossy(&text));
+        }
     }
 
     #[test]

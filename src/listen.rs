@@ -6,8 +6,8 @@
 
 use crate::log::{self, Fatal};
 use crate::path;
-use crate::sys::{self, Errno, Fd, SockName, Stat};
-use crate::text::{Text, parse_decimal};
+use crate::sys::{self, Errno, Fd, SockName};
+use crate::text::{Text, fields, parse_decimal};
 
 /// Linux caps the backlog at net.core.somaxconn; ask for the most. A reload
 /// under load queues connections while the new generation's workers boot.
@@ -46,7 +46,7 @@ pub fn parse(spec: &[u8]) -> Option<Address> {
 /// reads them.
 fn parse_ipv4(text: &[u8]) -> Option<[u8; 4]> {
     let mut out = [0u8; 4];
-    let mut parts = text.split(|&b| b == b'.');
+    let mut parts = fields(text, b'.');
     for slot in &mut out {
         let part = parts.next()?;
         if part.len() > 1 && part[0] == b'0' {
@@ -57,29 +57,31 @@ fn parse_ipv4(text: &[u8]) -> Option<[u8; 4]> {
     parts.next().is_none().then_some(out)
 }
 
-/// The groups of one side of an IPv6 address's `::` into `out` from `*n`
-/// on: up to four hex digits each, and, when `last`, a dotted IPv4 address
-/// as the final 32 bits.
-fn ipv6_groups(part: &[u8], out: &mut [u16; 8], n: &mut usize, last: bool) -> Option<()> {
+/// The groups of one side of an IPv6 address's `::`, as bytes into `out`
+/// from `*n` on: up to four hex digits each, and, when `last`, a dotted
+/// IPv4 address as the final 32 bits.
+fn ipv6_groups(part: &[u8], out: &mut [u8; 16], n: &mut usize, last: bool) -> Option<()> {
     if part.is_empty() {
         return Some(());
     }
-    let mut fields = part.split(|&b| b == b':').peekable();
+    let mut fields = fields(part, b':').peekable();
     while let Some(field) = fields.next() {
         let hex = |f: &[u8]| f.iter().try_fold(0u16, |v, &b| Some(v << 4 | (b as char).to_digit(16)? as u16));
         let value = if (1..=4).contains(&field.len()) { hex(field) } else { None };
-        let values = match value {
-            Some(v) => [Some(v), None],
+        let mut bytes = [0u8; 4];
+        let len = match value {
+            Some(v) => {
+                bytes[..2].copy_from_slice(&v.to_be_bytes());
+                2
+            }
             None if last && fields.peek().is_none() => {
-                let v4 = parse_ipv4(field)?;
-                [Some(u16::from_be_bytes([v4[0], v4[1]])), Some(u16::from_be_bytes([v4[2], v4[3]]))]
+                bytes = parse_ipv4(field)?;
+                4
             }
             None => return None,
         };
-        for v in values.into_iter().flatten() {
-            *out.get_mut(*n)? = v;
-            *n += 1;
-        }
+        out.get_mut(*n..*n + len)?.copy_from_slice(&bytes[..len]);
+        *n += len;
     }
     Some(())
 }
@@ -92,31 +94,31 @@ fn parse_ipv6(text: &[u8]) -> Option<[u8; 16]> {
         Some(at) => (&text[..at], Some(&text[at + 2..])),
         None => (text, None),
     };
-    let (mut first, mut second) = ([0u16; 8], [0u16; 8]);
+    let (mut first, mut second) = ([0u8; 16], [0u8; 16]);
     let (mut n, mut m) = (0, 0);
     ipv6_groups(head, &mut first, &mut n, tail.is_none())?;
     ipv6_groups(tail.unwrap_or_default(), &mut second, &mut m, true)?;
-    // Without `::` all eight groups; with it, it stands for one or more.
-    if (gap.is_none() && n != 8) || (gap.is_some() && n + m > 7) {
+    // Without `::` all eight groups; with it, it stands for one or more
+    // (of two bytes each).
+    if (gap.is_none() && n != 16) || (gap.is_some() && n + m > 14) {
         return None;
     }
-    first[8 - m..].copy_from_slice(&second[..m]);
-    let mut out = [0u8; 16];
-    for (pair, group) in out.chunks_mut(2).zip(first) {
-        pair.copy_from_slice(&group.to_be_bytes());
-    }
-    Some(out)
+    first[16 - m..].copy_from_slice(&second[..m]);
+    Some(first)
 }
 
 /// One socket handed to the generations.
 struct Socket {
     fd: Fd,
+    /// A unix socket (else TCP).
+    unix: bool,
     /// Its LISTEN_FDNAMES entry.
     name: Vec<u8>,
     /// Its SERVER_STARTER_PORT key.
     starter_key: Vec<u8>,
-    /// A unix socket path hupwatch created and removes at exit.
-    created: Option<(Vec<u8>, Stat)>,
+    /// A unix socket path hupwatch created and removes at exit, with the
+    /// file's device and inode (so that only that file goes).
+    created: Option<(Vec<u8>, (u64, u64))>,
 }
 
 pub struct Sockets {
@@ -131,12 +133,15 @@ impl Sockets {
         let mut sockets = Sockets { list: inherited() };
         for address in addresses {
             // On an error, dropping `sockets` removes the socket files already created.
-            sockets.list.push(bind(address)?);
+            if let Err((why, errno)) = bind(address, &mut sockets.list) {
+                let mut what = Text::new();
+                what.text("cannot listen on ").text(kind(address.socket.is_unix())).quoted(&address.text, 256);
+                return Err(Fatal { what: what.text(why).as_bytes().to_vec(), errno });
+            }
         }
         for (i, socket) in sockets.list.iter().enumerate() {
-            let kind = if matches!(sys::getsockname(socket.fd), Some(SockName::Unix(_))) { "unix:" } else { "tcp:" };
             log::info(|l| {
-                l.text("listening on ").text(kind).quoted(&socket.starter_key, 4096);
+                l.text("listening on ").text(kind(socket.unix)).quoted(&socket.starter_key, 4096);
                 l.text(" (fd ").num(3 + i as u64).text(")")
             });
         }
@@ -188,7 +193,7 @@ impl Drop for Sockets {
     /// child: it execs or _exits.
     fn drop(&mut self) {
         for (path, created) in self.list.iter().filter_map(|s| s.created.as_ref()) {
-            if sys::stat(path, false).is_ok_and(|now| now.same_file(created)) {
+            if sys::stat(path, false).is_ok_and(|now| (now.dev, now.ino) == *created) {
                 let _ = sys::unlink(path);
             }
         }
@@ -203,7 +208,7 @@ fn inherited() -> Vec<Socket> {
     if number(b"LISTEN_PID") != Some(sys::getpid() as u64) || count == 0 {
         return Vec::new();
     }
-    let mut names = sys::getenv(b"LISTEN_FDNAMES").unwrap_or_default().split(|&b| b == b':');
+    let mut names = fields(sys::getenv(b"LISTEN_FDNAMES").unwrap_or_default(), b':');
     let mut list = Vec::new();
     for fd in 3..3 + count {
         let name = names.next().filter(|n| !n.is_empty()).unwrap_or(b"unknown").to_vec();
@@ -211,8 +216,10 @@ fn inherited() -> Vec<Socket> {
         if sys::set_cloexec(fd, true).is_err() {
             continue;
         }
-        let starter_key = sys::getsockname(fd).map_or_else(|| name.clone(), address_text);
-        list.push(Socket { fd, starter_key, name, created: None });
+        let address = sys::getsockname(fd);
+        let unix = address.as_ref().is_some_and(SockName::is_unix);
+        let starter_key = address.map_or_else(|| name.clone(), address_text);
+        list.push(Socket { fd, unix, starter_key, name, created: None });
     }
     list
 }
@@ -220,29 +227,20 @@ fn inherited() -> Vec<Socket> {
 /// An address as Server::Starter writes it: `127.0.0.1:8000`, `[::1]:80`, a
 /// path. IPv6 groups are not compressed.
 fn address_text(name: SockName) -> Vec<u8> {
+    let (ip, port, v6): (&[u8], u16, bool) = match &name {
+        SockName::Inet(ip, port) => (ip, *port, false),
+        SockName::Inet6(ip, port) => (ip, *port, true),
+        SockName::Unix(path) => return path.clone(),
+    };
     let mut text = Text::new();
-    match name {
-        SockName::Inet(ip, port) => {
-            for (i, octet) in ip.iter().enumerate() {
-                text.text(if i == 0 { "" } else { "." }).num(*octet as u64);
-            }
-            text.text(":").num(port as u64);
-        }
-        SockName::Inet6(ip, port) => {
-            text.text("[");
-            for (i, group) in ip.chunks(2).enumerate() {
-                text.text(if i == 0 { "" } else { ":" });
-                let group = u16::from_be_bytes([group[0], group[1]]);
-                let digits = [group >> 12, group >> 8 & 0xf, group >> 4 & 0xf, group & 0xf];
-                let first = digits.iter().position(|&d| d != 0).unwrap_or(3);
-                for &d in &digits[first..] {
-                    text.bytes(&[b"0123456789abcdef"[d as usize]]);
-                }
-            }
-            text.text("]:").num(port as u64);
-        }
-        SockName::Unix(path) => return path,
+    // Bytes in decimal joined by dots, or pairs of bytes in hex joined by colons.
+    let (open, size, base, separator, close) = if v6 { ("[", 2, 16, ":", "]:") } else { ("", 1, 10, ".", ":") };
+    text.text(open);
+    for (i, part) in ip.chunks(size).enumerate() {
+        text.text(if i == 0 { "" } else { separator });
+        text.radix(part.iter().fold(0, |v, &b| v << 8 | b as u64), base);
     }
+    text.text(close).num(port as u64);
     text.as_bytes().to_vec()
 }
 
@@ -251,20 +249,28 @@ fn fd_name(text: &[u8]) -> Vec<u8> {
     text.iter().map(|&b| if b == b':' { b'-' } else { b }).collect()
 }
 
-fn bind(address: &Address) -> Result<Socket, Fatal> {
+/// The prefix of an address's kind, as `--listen` takes it.
+fn kind(unix: bool) -> &'static str {
+    if unix { "unix:" } else { "tcp:" }
+}
+
+/// Why an address could not be bound, after "cannot listen on ADDR": a
+/// text to add (empty, or starting with ": ") and the system's reason.
+type Failed = (&'static str, Option<Errno>);
+
+/// Binds `address` and adds its socket to `list`.
+fn bind(address: &Address, list: &mut Vec<Socket>) -> Result<(), Failed> {
     let Address { socket, text } = address;
-    let unix = matches!(socket, SockName::Unix(_));
-    let prefix: &[u8] = if unix { b"unix:" } else { b"tcp:" };
-    let what = Text::new().bytes(b"cannot listen on ").bytes(prefix).quoted(text, 256).as_bytes().to_vec();
-    let fail = |e: Errno| Fatal { what: what.clone(), errno: Some(e) };
+    let unix = socket.is_unix();
+    let fail = |e| ("", Some(e));
     // A unix socket's file; `@name` is an abstract socket (as in systemd's
     // ListenStream=@name), with no file.
     let file = (unix && !text.starts_with(b"@")).then_some(text);
     if unix && text.len() > 107 {
-        return Err(Fatal::message(&[&what, b": the path is longer than the 107 bytes a socket address holds"]));
+        return Err((": the path is longer than the 107 bytes a socket address holds", None));
     }
     if let Some(path) = file {
-        remove_stale(path).map_err(|why| Fatal::message(&[&what, b": ", &why.what]).errno(why.errno))?;
+        remove_stale(path)?;
     }
     let fd = sys::socket(socket, libc::SOCK_STREAM).map_err(fail)?;
     if !unix {
@@ -278,7 +284,8 @@ fn bind(address: &Address) -> Result<Socket, Fatal> {
         Ok(cwd) => path::join(&cwd, path),
         Err(_) => path.clone(),
     });
-    let listening = sys::listen(fd.0, BACKLOG).and_then(|()| created.as_ref().map(|p| sys::stat(p, false)).transpose());
+    let listening = sys::listen(fd.0, BACKLOG)
+        .and_then(|()| created.as_ref().map(|p| sys::stat(p, false).map(|s| (s.dev, s.ino))).transpose());
     let stat = listening.map_err(|e| {
         if let Some(path) = file {
             let _ = sys::unlink(path);
@@ -298,22 +305,24 @@ fn bind(address: &Address) -> Result<Socket, Fatal> {
         (true, Some(abstract_name)) => abstract_name.to_vec(),
         (true, None) => path::file_name(&text).unwrap_or(b"unix").to_vec(),
     };
-    Ok(Socket { fd: fd.into_raw(), name: fd_name(&name), starter_key: text, created: created.zip(stat) })
+    list.push(Socket { fd: fd.into_raw(), unix, name: fd_name(&name), starter_key: text, created: created.zip(stat) });
+    Ok(())
 }
 
 /// A socket file left behind by a crash is replaced; a live socket or a file
 /// that is not a socket is an error.
-fn remove_stale(path: &[u8]) -> Result<(), Fatal> {
+fn remove_stale(path: &[u8]) -> Result<(), Failed> {
     let Ok(stat) = sys::stat(path, false) else { return Ok(()) };
     if !stat.is_socket() {
-        return Err(Fatal::message(&[b"the path exists and is not a socket"]));
+        return Err((": the path exists and is not a socket", None));
     }
     let address = SockName::Unix(path.to_vec());
-    let probe = sys::socket(&address, libc::SOCK_STREAM).map_err(Fatal::with(b"cannot check the existing socket"))?;
+    let cannot_check = |e| (": cannot check the existing socket", Some(e));
+    let probe = sys::socket(&address, libc::SOCK_STREAM).map_err(cannot_check)?;
     match sys::connect(probe.0, &address) {
-        Ok(()) => Err(Fatal::message(&[b"a process is listening on it"])),
-        Err(Errno(libc::ECONNREFUSED)) => sys::unlink(path).map_err(Fatal::with(b"cannot remove the stale socket")),
-        Err(e) => Err(Fatal::with(b"cannot check the existing socket")(e)),
+        Ok(()) => Err((": a process is listening on it", None)),
+        Err(Errno(libc::ECONNREFUSED)) => sys::unlink(path).map_err(|e| (": cannot remove the stale socket", Some(e))),
+        Err(e) => Err(cannot_check(e)),
     }
 }
 
@@ -402,6 +411,74 @@ mod tests {
         ] {
             assert_eq!(v6(bad), None, "{bad}");
         }
+    }
+
+    /// parse_ipv6 as it was written before it was made smaller.
+    fn reference_ipv6(text: &[u8]) -> Option<[u8; 16]> {
+        fn groups(part: &[u8], out: &mut [u16; 8], n: &mut usize, last: bool) -> Option<()> {
+            if part.is_empty() {
+                return Some(());
+            }
+            let mut fields = part.split(|&b| b == b':').peekable();
+            while let Some(field) = fields.next() {
+                let hex = |f: &[u8]| f.iter().try_fold(0u16, |v, &b| Some(v << 4 | (b as char).to_digit(16)? as u16));
+                let value = if (1..=4).contains(&field.len()) { hex(field) } else { None };
+                let values = match value {
+                    Some(v) => [Some(v), None],
+                    None if last && fields.peek().is_none() => {
+                        let v4 = parse_ipv4(field)?;
+                        [Some(u16::from_be_bytes([v4[0], v4[1]])), Some(u16::from_be_bytes([v4[2], v4[3]]))]
+                    }
+                    None => return None,
+                };
+                for v in values.into_iter().flatten() {
+                    *out.get_mut(*n)? = v;
+                    *n += 1;
+                }
+            }
+            Some(())
+        }
+        let gap = text.windows(2).position(|w| w == b"::");
+        let (head, tail) = match gap {
+            Some(at) => (&text[..at], Some(&text[at + 2..])),
+            None => (text, None),
+        };
+        let (mut first, mut second) = ([0u16; 8], [0u16; 8]);
+        let (mut n, mut m) = (0, 0);
+        groups(head, &mut first, &mut n, tail.is_none())?;
+        groups(tail.unwrap_or_default(), &mut second, &mut m, true)?;
+        if (gap.is_none() && n != 8) || (gap.is_some() && n + m > 7) {
+            return None;
+        }
+        first[8 - m..].copy_from_slice(&second[..m]);
+        let mut out = [0u8; 16];
+        for (pair, group) in out.chunks_mut(2).zip(first) {
+            pair.copy_from_slice(&group.to_be_bytes());
+        }
+        Some(out)
+    }
+
+    #[test]
+    fn ipv6_as_before() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut valid = 0;
+        for _ in 0..300_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let len = (seed % 24) as usize;
+            let mut pick = seed;
+            let text: Vec<u8> = (0..len)
+                .map(|_| {
+                    pick = pick.rotate_left(5) ^ 0x5851_f42d;
+                    b"0123456789abcdefF:::::......1"[(pick % 29) as usize]
+                })
+                .collect();
+            let expected = reference_ipv6(&text);
+            valid += expected.is_some() as u32;
+            assert_eq!(parse_ipv6(&text), expected, "{:?}", String::from_utf8_lossy(&text));
+        }
+        assert!(valid > 1000, "only {valid} valid addresses generated");
     }
 
     #[test]

@@ -162,10 +162,6 @@ impl Fatal {
         move |e| Fatal { what: what.to_vec(), errno: Some(e) }
     }
 
-    pub fn errno(self, errno: Option<sys::Errno>) -> Fatal {
-        Fatal { errno, ..self }
-    }
-
     /// Prints the failure as one line: `cannot ...: reason`.
     pub fn emit(&self) {
         error(|l| match self.errno {

@@ -1,7 +1,7 @@
 //! Signal numbers and their names: parsing `TERM`, `SIGTERM`, `term`, `15`,
 //! `RTMIN+3`, and naming a signal in a log line. Numbers are Linux's.
 
-use crate::text::{Text, parse_decimal};
+use crate::text::{Text, parse_decimal, words};
 
 pub type Signal = i32;
 
@@ -23,40 +23,14 @@ pub const SIGTTOU: Signal = 22;
 pub const SIGRTMIN: Signal = 34;
 pub const SIGRTMAX: Signal = 64;
 
-/// Names of signals 1..=31, indexed by number - 1.
-const NAMES: [&str; 31] = [
-    "SIGHUP",
-    "SIGINT",
-    "SIGQUIT",
-    "SIGILL",
-    "SIGTRAP",
-    "SIGABRT",
-    "SIGBUS",
-    "SIGFPE",
-    "SIGKILL",
-    "SIGUSR1",
-    "SIGSEGV",
-    "SIGUSR2",
-    "SIGPIPE",
-    "SIGALRM",
-    "SIGTERM",
-    "SIGSTKFLT",
-    "SIGCHLD",
-    "SIGCONT",
-    "SIGSTOP",
-    "SIGTSTP",
-    "SIGTTIN",
-    "SIGTTOU",
-    "SIGURG",
-    "SIGXCPU",
-    "SIGXFSZ",
-    "SIGVTALRM",
-    "SIGPROF",
-    "SIGWINCH",
-    "SIGIO",
-    "SIGPWR",
-    "SIGSYS",
-];
+/// Names of signals 1..=31 without their `SIG`, in order, each ended by a
+/// NUL, then the common aliases (`ALIAS_NUMBERS`): one string instead of a
+/// table of pointers.
+const NAMES: &[u8] = b"HUP\0INT\0QUIT\0ILL\0TRAP\0ABRT\0BUS\0FPE\0KILL\0USR1\0SEGV\0USR2\0PIPE\0ALRM\0TERM\0\
+STKFLT\0CHLD\0CONT\0STOP\0TSTP\0TTIN\0TTOU\0URG\0XCPU\0XFSZ\0VTALRM\0PROF\0WINCH\0IO\0PWR\0SYS\0IOT\0POLL\0CLD\0";
+
+/// The numbers of the aliases after the 31 names.
+const ALIAS_NUMBERS: [Signal; 3] = [6, 29, SIGCHLD];
 
 /// Whether a process can catch (and so hupwatch can receive) this signal.
 pub fn catchable(sig: Signal) -> bool {
@@ -68,6 +42,11 @@ pub fn is_shutdown(sig: Signal) -> bool {
     matches!(sig, SIGTERM | SIGINT | SIGQUIT)
 }
 
+/// Whether `text` starts with `upper`, ignoring the case of `text`.
+fn starts(text: &[u8], upper: &[u8]) -> bool {
+    text.len() >= upper.len() && text.iter().zip(upper).all(|(&a, &b)| a.to_ascii_uppercase() == b)
+}
+
 /// Parses a signal name or number. `allow_zero` admits `0` (a dropped signal).
 pub fn parse(text: &[u8], allow_zero: bool) -> Option<Signal> {
     if let Some(n) = parse_decimal(text) {
@@ -76,23 +55,15 @@ pub fn parse(text: &[u8], allow_zero: bool) -> Option<Signal> {
         return valid.then_some(n as Signal);
     }
     // Case-insensitive, with or without SIG.
-    let starts = |text: &[u8], upper: &str| {
-        text.len() >= upper.len() && text.iter().zip(upper.bytes()).all(|(&a, b)| a.to_ascii_uppercase() == b)
-    };
-    let name = if text.len() > 3 && starts(text, "SIG") { &text[3..] } else { text };
-    let is = |upper: &str| name.len() == upper.len() && starts(name, upper);
-    if let Some(pos) = NAMES.iter().position(|n| is(&n[3..])) {
-        return Some(pos as Signal + 1);
-    }
-    // Common aliases.
-    for (alias, sig) in [("IOT", 6), ("POLL", 29), ("CLD", SIGCHLD)] {
-        if is(alias) {
-            return Some(sig);
+    let name = if text.len() > 3 && starts(text, b"SIG") { &text[3..] } else { text };
+    for (i, word) in words(NAMES).enumerate() {
+        if name.len() == word.len() && starts(name, word) {
+            return Some(ALIAS_NUMBERS.get(i.wrapping_sub(31)).map_or(i as Signal + 1, |&sig| sig));
         }
     }
     let base = match () {
-        _ if starts(name, "RTMIN") => SIGRTMIN,
-        _ if starts(name, "RTMAX") => SIGRTMAX,
+        _ if starts(name, b"RTMIN") => SIGRTMIN,
+        _ if starts(name, b"RTMAX") => SIGRTMAX,
         _ => return None,
     };
     let Some((sign, digits)) = name[5..].split_first() else { return Some(base) };
@@ -105,29 +76,15 @@ pub fn parse(text: &[u8], allow_zero: bool) -> Option<Signal> {
     (SIGRTMIN..=SIGRTMAX).contains(&sig).then_some(sig)
 }
 
-/// The name of a signal as text plus an optional number to append:
-/// ("SIGTERM", None), ("SIGRTMIN+", Some(2)), ("signal ", Some(32)).
-pub fn name(sig: Signal) -> (&'static str, Option<u64>) {
-    if (1..=31).contains(&sig) {
-        (NAMES[sig as usize - 1], None)
-    } else if sig == SIGRTMIN {
-        ("SIGRTMIN", None)
-    } else if (SIGRTMIN + 1..=SIGRTMAX).contains(&sig) {
-        ("SIGRTMIN+", Some((sig - SIGRTMIN) as u64))
-    } else {
-        ("signal ", Some(sig.max(0) as u64))
-    }
-}
-
 impl Text {
-    /// A signal's name: `SIGTERM`, `SIGRTMIN+2`.
+    /// A signal's name: `SIGTERM`, `SIGRTMIN`, `SIGRTMIN+2`, `signal 32`.
     pub fn signal(&mut self, sig: Signal) -> &mut Text {
-        let (text, number) = name(sig);
-        self.text(text);
-        if let Some(n) = number {
-            self.num(n);
+        match sig {
+            1..=31 => self.text("SIG").bytes(words(NAMES).nth(sig as usize - 1).unwrap_or_default()),
+            SIGRTMIN => self.text("SIGRTMIN"),
+            35..=SIGRTMAX => self.text("SIGRTMIN+").num((sig - SIGRTMIN) as u64),
+            _ => self.text("signal ").num(sig.max(0) as u64),
         }
-        self
     }
 }
 
@@ -163,13 +120,28 @@ mod tests {
 
     #[test]
     fn naming() {
-        let text = |sig| {
-            let (text, number) = name(sig);
-            format!("{text}{}", number.map(|n| n.to_string()).unwrap_or_default())
-        };
+        let text = |sig| String::from_utf8(Text::new().signal(sig).as_bytes().to_vec()).unwrap();
+        assert_eq!(text(1), "SIGHUP");
         assert_eq!(text(15), "SIGTERM");
+        assert_eq!(text(31), "SIGSYS");
         assert_eq!(text(34), "SIGRTMIN");
         assert_eq!(text(36), "SIGRTMIN+2");
+        assert_eq!(text(64), "SIGRTMIN+30");
         assert_eq!(text(32), "signal 32");
+        assert_eq!(text(0), "signal 0");
+        assert_eq!(text(65), "signal 65");
+    }
+
+    #[test]
+    fn names_and_aliases_round_trip() {
+        for sig in 1..=31 {
+            let mut t = Text::new();
+            t.signal(sig);
+            assert_eq!(parse(t.as_bytes(), false), Some(sig));
+        }
+        assert_eq!(words(NAMES).count(), 31 + ALIAS_NUMBERS.len());
+        assert_eq!(parse(b"iot", false), Some(6));
+        assert_eq!(parse(b"SIGPOLL", false), Some(29));
+        assert_eq!(parse(b"cld", false), Some(17));
     }
 }

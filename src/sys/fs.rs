@@ -237,17 +237,21 @@ pub fn cloexec_from(first: Fd) {
     if ret == 0 {
         return;
     }
-    // SAFETY: rlimit is plain old data.
-    let mut lim: libc::rlimit = unsafe { core::mem::zeroed() };
-    // SAFETY: lim is a valid out-pointer.
-    let max = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 {
-        lim.rlim_cur.min(1 << 20) as Fd
-    } else {
-        1024
-    };
-    for fd in first..max {
+    for fd in first..descriptor_limit() {
         let _ = set_cloexec(fd, true);
     }
+}
+
+/// How many descriptors hupwatch may have open (RLIMIT_NOFILE), at most
+/// 2^20; 1024 when unknown. The raw system call: libc's getrlimit carries
+/// conversions for old kernels.
+fn descriptor_limit() -> Fd {
+    // SAFETY: rlimit is plain old data.
+    let mut lim: libc::rlimit = unsafe { core::mem::zeroed() };
+    let lim_ptr = &mut lim as *mut libc::rlimit;
+    // SAFETY: lim_ptr is a valid out-pointer (rlimit64 on 64-bit Linux); no new limit is set.
+    let ret = unsafe { libc::syscall(libc::SYS_prlimit64, 0, libc::RLIMIT_NOFILE, core::ptr::null::<u8>(), lim_ptr) };
+    if ret == 0 { lim.rlim_cur.min(1 << 20) as Fd } else { 1024 }
 }
 
 /// A non-blocking, close-on-exec inotify descriptor.
@@ -288,5 +292,14 @@ mod tests {
         let mut buf = [0u8; 64];
         let n = read_file(b"/proc/self/stat", &mut buf).unwrap();
         assert!(buf[..n].starts_with(getpid().to_string().as_bytes()));
+    }
+
+    #[test]
+    fn descriptor_limit_as_getrlimit_says() {
+        // SAFETY: rlimit is plain old data; getrlimit fills it in.
+        let mut lim: libc::rlimit = unsafe { core::mem::zeroed() };
+        // SAFETY: lim is a valid out-pointer.
+        assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
+        assert_eq!(descriptor_limit(), lim.rlim_cur.min(1 << 20) as Fd);
     }
 }

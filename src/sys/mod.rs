@@ -91,7 +91,7 @@ errors! {
 /// The words for an errno, when hupwatch knows them.
 fn describe(e: Errno) -> Option<&'static [u8]> {
     let i = ERRNOS.iter().position(|&n| n as i32 == e.0)?;
-    TEXTS.as_bytes().split(|&b| b == 0).nth(i)
+    crate::text::words(TEXTS.as_bytes()).nth(i)
 }
 
 impl Text {

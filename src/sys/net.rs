@@ -3,7 +3,7 @@
 #![allow(unsafe_code)]
 
 use super::*;
-use core::ffi::{c_char, c_int};
+use core::ffi::c_int;
 
 /// send(2) without blocking and without SIGPIPE, the flags given per call
 /// so that the descriptor's shared open file description stays as it is.
@@ -43,62 +43,69 @@ pub fn socket(address: &SockName, kind: c_int) -> Result<OwnedFd, Errno> {
         .map(|fd| OwnedFd(fd as Fd))
 }
 
+/// A socket address in the kernel's layout, as bytes: the family, then for
+/// IP the port (big-endian) and the address (at 4 for IPv4, 8 for IPv6),
+/// for unix the path. Aligned like sockaddr_storage, whose size it has.
+#[repr(C, align(8))]
+struct RawAddress([u8; 128]);
+
+/// The sizes of sockaddr_in, sockaddr_in6 and sockaddr_un.
+const INET_LEN: usize = 16;
+const INET6_LEN: usize = 28;
+const UNIX_LEN: usize = 110;
+
+impl RawAddress {
+    fn ptr(&self) -> *const libc::sockaddr {
+        self.0.as_ptr() as *const libc::sockaddr
+    }
+}
+
 /// An address in the kernel's layout, and its length.
-fn raw_address(address: &SockName) -> Result<(libc::sockaddr_storage, libc::socklen_t), Errno> {
-    // SAFETY: sockaddr_storage is plain old data; all-zero is a valid value.
-    let mut storage: libc::sockaddr_storage = unsafe { core::mem::zeroed() };
-    let p = &mut storage as *mut libc::sockaddr_storage;
-    let len = match address {
+fn raw_address(address: &SockName) -> Result<(RawAddress, libc::socklen_t), Errno> {
+    let mut raw = RawAddress([0; 128]);
+    let b = &mut raw.0;
+    let (family, len) = match address {
         SockName::Inet(ip, port) => {
-            // SAFETY: sockaddr_storage is large and aligned enough for any address.
-            let a = unsafe { &mut *(p as *mut libc::sockaddr_in) };
-            a.sin_family = libc::AF_INET as libc::sa_family_t;
-            a.sin_port = port.to_be();
-            a.sin_addr.s_addr = u32::from_ne_bytes(*ip);
-            core::mem::size_of::<libc::sockaddr_in>()
+            b[2..4].copy_from_slice(&port.to_be_bytes());
+            b[4..8].copy_from_slice(ip);
+            (libc::AF_INET, INET_LEN)
         }
         SockName::Inet6(ip, port) => {
-            // SAFETY: as above.
-            let a = unsafe { &mut *(p as *mut libc::sockaddr_in6) };
-            a.sin6_family = libc::AF_INET6 as libc::sa_family_t;
-            a.sin6_port = port.to_be();
-            a.sin6_addr.s6_addr = *ip;
-            core::mem::size_of::<libc::sockaddr_in6>()
+            b[2..4].copy_from_slice(&port.to_be_bytes());
+            b[8..24].copy_from_slice(ip);
+            (libc::AF_INET6, INET6_LEN)
         }
         SockName::Unix(path) => {
-            // SAFETY: as above.
-            let a = unsafe { &mut *(p as *mut libc::sockaddr_un) };
-            a.sun_family = libc::AF_UNIX as libc::sa_family_t;
             // `@name` is abstract: a leading NUL and no terminating one.
             let (bytes, start, nul) = match path.strip_prefix(b"@") {
-                Some(name) => (name, 1, 0),
-                None => (&path[..], 0, 1),
+                Some(name) => (name, 3, 0),
+                None => (&path[..], 2, 1),
             };
-            if start + bytes.len() + nul > a.sun_path.len() {
+            let end = start + bytes.len();
+            if end + nul > UNIX_LEN {
                 return Err(Errno(libc::ENAMETOOLONG));
             }
             if nul == 1 && has_nul(bytes) {
                 return Err(Errno(libc::EINVAL));
             }
-            for (slot, &b) in a.sun_path[start..].iter_mut().zip(bytes) {
-                *slot = b as c_char;
-            }
-            core::mem::size_of::<libc::sa_family_t>() + start + bytes.len() + nul
+            b[start..end].copy_from_slice(bytes);
+            (libc::AF_UNIX, end + nul)
         }
     };
-    Ok((storage, len as libc::socklen_t))
+    b[..2].copy_from_slice(&(family as libc::sa_family_t).to_ne_bytes());
+    Ok((raw, len as libc::socklen_t))
 }
 
 pub fn bind(fd: Fd, address: &SockName) -> Result<(), Errno> {
     let (raw, len) = raw_address(address)?;
     // SAFETY: raw holds a valid address of length len.
-    cvt(unsafe { libc::bind(fd, &raw as *const _ as *const libc::sockaddr, len) }).map(drop)
+    cvt(unsafe { libc::bind(fd, raw.ptr(), len) }).map(drop)
 }
 
 pub fn connect(fd: Fd, address: &SockName) -> Result<(), Errno> {
     let (raw, len) = raw_address(address)?;
     // SAFETY: raw holds a valid address of length len.
-    cvt_r(|| cvt(unsafe { libc::connect(fd, &raw as *const _ as *const libc::sockaddr, len) })).map(drop)
+    cvt_r(|| cvt(unsafe { libc::connect(fd, raw.ptr(), len) })).map(drop)
 }
 
 /// Sends one datagram without blocking and without SIGPIPE.
@@ -111,7 +118,7 @@ pub fn send_to(fd: Fd, buf: &[u8], address: &SockName) -> Result<usize, Errno> {
             buf.as_ptr() as *const libc::c_void,
             buf.len(),
             libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-            &raw as *const _ as *const libc::sockaddr,
+            raw.ptr(),
             len,
         )
     })
@@ -173,36 +180,30 @@ pub enum SockName {
     Unix(Vec<u8>),
 }
 
+impl SockName {
+    pub fn is_unix(&self) -> bool {
+        matches!(self, SockName::Unix(_))
+    }
+}
+
 pub fn getsockname(fd: Fd) -> Option<SockName> {
-    // SAFETY: sockaddr_storage is plain old data; all-zero is a valid value.
-    let mut storage: libc::sockaddr_storage = unsafe { core::mem::zeroed() };
-    let mut len = core::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-    // SAFETY: storage is large enough for any address; len says how large.
-    let ret = unsafe { libc::getsockname(fd, &mut storage as *mut _ as *mut libc::sockaddr, &mut len) };
+    let mut raw = RawAddress([0; 128]);
+    let mut len = raw.0.len() as libc::socklen_t;
+    // SAFETY: raw is as large as sockaddr_storage; len says how large.
+    let ret = unsafe { libc::getsockname(fd, raw.0.as_mut_ptr() as *mut libc::sockaddr, &mut len) };
     if ret != 0 {
         return None;
     }
-    let p = &storage as *const libc::sockaddr_storage;
-    match storage.ss_family as c_int {
-        libc::AF_INET => {
-            // SAFETY: the family says the storage holds a sockaddr_in.
-            let a = unsafe { &*(p as *const libc::sockaddr_in) };
-            Some(SockName::Inet(a.sin_addr.s_addr.to_ne_bytes(), u16::from_be(a.sin_port)))
-        }
-        libc::AF_INET6 => {
-            // SAFETY: the family says the storage holds a sockaddr_in6.
-            let a = unsafe { &*(p as *const libc::sockaddr_in6) };
-            Some(SockName::Inet6(a.sin6_addr.s6_addr, u16::from_be(a.sin6_port)))
-        }
+    let b = &raw.0;
+    let port = u16::from_be_bytes([b[2], b[3]]);
+    match libc::sa_family_t::from_ne_bytes([b[0], b[1]]) as c_int {
+        libc::AF_INET => Some(SockName::Inet([b[4], b[5], b[6], b[7]], port)),
+        libc::AF_INET6 => Some(SockName::Inet6(b[8..24].try_into().ok()?, port)),
         libc::AF_UNIX => {
-            // SAFETY: the family says the storage holds a sockaddr_un.
-            let a = unsafe { &*(p as *const libc::sockaddr_un) };
-            let offset = core::mem::size_of::<libc::sa_family_t>();
-            let n = (len as usize).saturating_sub(offset).min(a.sun_path.len());
-            let raw: Vec<u8> = a.sun_path[..n].iter().map(|&c| c as u8).collect();
-            Some(SockName::Unix(match raw.split_first() {
+            let path = &b[2..(len as usize).clamp(2, UNIX_LEN)];
+            Some(SockName::Unix(match path.split_first() {
                 Some((0, name)) => [b"@", name].concat(),
-                _ => raw.split(|&b| b == 0).next().unwrap_or_default().to_vec(),
+                _ => crate::text::fields(path, 0).next().unwrap_or_default().to_vec(),
             }))
         }
         _ => None,
@@ -215,18 +216,75 @@ mod tests {
 
     #[test]
     fn socket_addresses_in_the_kernel_layout() {
+        assert_eq!(
+            [INET_LEN, INET6_LEN, UNIX_LEN],
+            [
+                core::mem::size_of::<libc::sockaddr_in>(),
+                core::mem::size_of::<libc::sockaddr_in6>(),
+                core::mem::size_of::<libc::sockaddr_un>()
+            ]
+        );
+        assert_eq!(core::mem::size_of::<RawAddress>(), core::mem::size_of::<libc::sockaddr_storage>());
         let (_, len) = raw_address(&SockName::Unix(b"/run/x.sock".to_vec())).unwrap();
         assert_eq!(len as usize, 2 + 11 + 1);
         let (raw, len) = raw_address(&SockName::Unix(b"@name".to_vec())).unwrap();
         assert_eq!(len as usize, 2 + 1 + 4, "abstract: a leading NUL, no trailing one");
-        // SAFETY: raw_address wrote a sockaddr_un.
-        let un = unsafe { &*(&raw as *const _ as *const libc::sockaddr_un) };
+        // SAFETY: raw_address wrote a sockaddr_un into an 8-aligned buffer.
+        let un = unsafe { &*(raw.ptr() as *const libc::sockaddr_un) };
+        assert_eq!(un.sun_family as i32, libc::AF_UNIX);
         assert_eq!(un.sun_path[..5].iter().map(|&c| c as u8).collect::<Vec<_>>(), b"\0name");
         assert_eq!(raw_address(&SockName::Unix(vec![b'a'; 108])).err(), Some(Errno(libc::ENAMETOOLONG)));
+        assert!(raw_address(&SockName::Unix(vec![b'a'; 107])).is_ok());
+        assert!(raw_address(&SockName::Unix([b"@", &[b'a'; 107][..]].concat())).is_ok());
+        assert_eq!(
+            raw_address(&SockName::Unix([b"@", &[b'a'; 108][..]].concat())).err(),
+            Some(Errno(libc::ENAMETOOLONG))
+        );
         assert_eq!(raw_address(&SockName::Unix(b"a\0b".to_vec())).err(), Some(Errno(libc::EINVAL)));
-        let (raw, _) = raw_address(&SockName::Inet([127, 0, 0, 1], 8000)).unwrap();
+        let (raw, len) = raw_address(&SockName::Inet([127, 0, 0, 1], 8000)).unwrap();
+        assert_eq!(len as usize, INET_LEN);
         // SAFETY: raw_address wrote a sockaddr_in.
-        let v4 = unsafe { &*(&raw as *const _ as *const libc::sockaddr_in) };
+        let v4 = unsafe { &*(raw.ptr() as *const libc::sockaddr_in) };
+        assert_eq!(v4.sin_family as i32, libc::AF_INET);
         assert_eq!((u16::from_be(v4.sin_port), v4.sin_addr.s_addr.to_ne_bytes()), (8000, [127, 0, 0, 1]));
+        let ip6 = [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7];
+        let (raw, len) = raw_address(&SockName::Inet6(ip6, 443)).unwrap();
+        assert_eq!(len as usize, INET6_LEN);
+        // SAFETY: raw_address wrote a sockaddr_in6.
+        let v6 = unsafe { &*(raw.ptr() as *const libc::sockaddr_in6) };
+        assert_eq!(v6.sin6_family as i32, libc::AF_INET6);
+        assert_eq!((u16::from_be(v6.sin6_port), v6.sin6_addr.s6_addr), (443, ip6));
+    }
+
+    #[test]
+    fn bound_addresses_read_back() {
+        for address in [
+            SockName::Inet([127, 0, 0, 1], 0),
+            SockName::Inet6([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1], 0),
+            SockName::Unix(format!("@hupwatch-test-{}", getpid()).into_bytes()),
+            SockName::Unix(
+                std::env::temp_dir()
+                    .join(format!("hupwatch-test-{}.sock", getpid()))
+                    .into_os_string()
+                    .into_encoded_bytes(),
+            ),
+        ] {
+            let Ok(fd) = socket(&address, libc::SOCK_STREAM) else { continue };
+            if bind(fd.0, &address).is_err() {
+                continue; // no IPv6 here
+            }
+            let found = getsockname(fd.0).unwrap();
+            match (&address, found) {
+                (SockName::Inet(ip, _), SockName::Inet(found, port)) => assert!(*ip == found && port > 0),
+                (SockName::Inet6(ip, _), SockName::Inet6(found, port)) => assert!(*ip == found && port > 0),
+                (SockName::Unix(path), found) => {
+                    assert_eq!(found, SockName::Unix(path.clone()));
+                    if !path.starts_with(b"@") {
+                        let _ = unlink(path);
+                    }
+                }
+                (address, found) => panic!("{address:?} read back as {found:?}"),
+            }
+        }
     }
 }
