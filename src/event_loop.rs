@@ -24,7 +24,6 @@ use crate::cli::Config;
 use crate::listen::Sockets;
 use crate::log::{self, Fatal};
 use crate::notify::{Downward, Upward};
-use crate::path;
 use crate::report;
 use crate::signals::{self, Signal};
 use crate::spawn::{self, Plan, PlanOptions};
@@ -106,8 +105,7 @@ fn watch_paths(config: &Config, start_dir: Option<&[u8]>) -> Result<Option<Watch
         return Ok(None);
     }
     let base = start_dir.unwrap_or(b"/");
-    let paths = config.watch.iter().map(|p| path::join(base, p)).collect();
-    Watcher::new(paths, config.watch_delay).map(Some).map_err(fatal("cannot watch paths (inotify)"))
+    Watcher::new(&config.watch, base, config.watch_delay).map(Some).map_err(fatal("cannot watch paths (inotify)"))
 }
 
 /// stdin is the controlling terminal and hupwatch is in its foreground: a

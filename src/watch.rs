@@ -1,12 +1,12 @@
 //! `--watch`: reload when a path changes. Events only say "look again":
-//! after any inotify event hupwatch compares each path's fingerprint (the
-//! symlinks it goes through and the identity, size and times of what it
-//! names) with the last one, so a symlink switch, an atomic `mv -T`, a
-//! Kubernetes `..data` swap or a rewrite all count, and unrelated activity
-//! in the same directory does not. Watches are on the parent directory (or
-//! the nearest existing ancestor), on the path itself and on the directory
-//! of every symlink on the way, re-added after every change, so replaced and
-//! re-created paths stay watched. A burst of
+//! after any inotify event hupwatch compares what each path names now (the
+//! identity, size and times of the file it resolves to) with the last look,
+//! so a symlink switch, an atomic `mv -T`, a Kubernetes `..data` swap or a
+//! rewrite all count, and unrelated activity in the same directory does
+//! not; nor does a symlink rewritten to name the same file. Watches are on
+//! the parent directory (or the nearest existing ancestor), on the path
+//! itself and on the directory of every symlink on the way, re-added after
+//! every change, so replaced and re-created paths stay watched. A burst of
 //! changes is debounced into one reload. No polling: zero cost at rest.
 
 use crate::log;
@@ -24,36 +24,14 @@ const MASK: u32 = libc::IN_MODIFY
     | libc::IN_DELETE_SELF
     | libc::IN_MOVE_SELF;
 
-/// How many symlinks a path may go through (as the kernel's ELOOP limit).
-const MAX_LINKS: usize = 40;
-
-/// What a path looks like now; `None` target when it does not exist.
-#[derive(Clone, PartialEq, Eq, Debug, Default)]
-pub struct Fingerprint {
-    links: Vec<Vec<u8>>,
-    target: Option<Stat>,
-}
-
-/// Looks at `path` without following it blindly: the symlink chain it
-/// starts with, then the metadata of what it finally names.
-pub fn fingerprint(path: &[u8]) -> Fingerprint {
-    let mut links = Vec::new();
-    let mut current = path.to_vec();
-    while links.len() < MAX_LINKS {
-        match sys::readlink(&current) {
-            Ok(target) => {
-                current = path::join(path::parent(&current).unwrap_or(b"/"), &target);
-                links.push(target);
-            }
-            Err(_) => break,
-        }
-    }
-    Fingerprint { links, target: sys::stat(path, true).ok() }
+/// What `path` names now, symlinks followed; `None` when nothing.
+fn look(path: &[u8]) -> Option<Stat> {
+    sys::stat(path, true).ok()
 }
 
 struct Watched {
     path: Vec<u8>,
-    last: Fingerprint,
+    last: Option<Stat>,
     /// Changed during the current burst.
     changed: bool,
 }
@@ -69,13 +47,15 @@ pub struct Watcher {
 }
 
 impl Watcher {
-    /// Starts watching `paths` (absolute). Fails only if inotify is unavailable.
-    pub fn new(paths: Vec<Vec<u8>>, delay: u64) -> Result<Watcher, sys::Errno> {
+    /// Starts watching `paths`, relative ones taken from `base`. Fails only
+    /// if inotify is unavailable.
+    pub fn new(paths: &[Vec<u8>], base: &[u8], delay: u64) -> Result<Watcher, sys::Errno> {
         let fd = sys::inotify_init()?;
         let mut w = Watcher { fd, delay, paths: Vec::new(), wds: Vec::new(), due: None };
         for path in paths {
-            let last = fingerprint(&path);
-            if last.target.is_none() {
+            let path = path::join(base, path);
+            let last = look(&path);
+            if last.is_none() {
                 log::warn(|l| l.text("watched path does not exist yet: ").quoted(&path, 4096));
             }
             w.paths.push(Watched { path, last, changed: false });
@@ -100,11 +80,11 @@ impl Watcher {
         // Watch first, look second: a change in between still raises an event.
         self.rewatch();
         for w in &mut self.paths {
-            let seen = fingerprint(&w.path);
+            let seen = look(&w.path);
             if seen == w.last {
                 continue;
             }
-            if seen.target.is_none() {
+            if seen.is_none() {
                 log::warn(|l| l.text("watched path disappeared: ").quoted(&w.path, 4096));
             }
             w.last = seen;
@@ -123,7 +103,7 @@ impl Watcher {
         self.due = None;
         let mut reload = None;
         for (i, w) in self.paths.iter_mut().enumerate() {
-            if std::mem::take(&mut w.changed) && w.last.target.is_some() && reload.is_none() {
+            if std::mem::take(&mut w.changed) && w.last.is_some() && reload.is_none() {
                 reload = Some(i);
             }
         }
@@ -199,24 +179,26 @@ mod tests {
     }
 
     #[test]
-    fn fingerprint_sees_symlink_switch_and_content() {
+    fn a_look_sees_symlink_switch_and_content() {
         let d = temp("fp");
         std::fs::create_dir(d.0.join("r1")).unwrap();
         std::fs::create_dir(d.0.join("r2")).unwrap();
         let current = d.0.join("current");
-        assert_eq!(fingerprint(&bytes(&current)).target, None);
+        assert_eq!(look(&bytes(&current)), None);
         symlink("r1", &current).unwrap();
-        let one = fingerprint(&bytes(&current));
-        assert_eq!(one.links, [b"r1".to_vec()]);
-        assert!(one.target.is_some());
-        assert_eq!(fingerprint(&bytes(&current)), one, "stable when nothing changed");
+        let one = look(&bytes(&current));
+        assert!(one.is_some());
+        assert_eq!(look(&bytes(&current)), one, "stable when nothing changed");
         std::fs::write(d.0.join("r1/app.log"), b"x").unwrap();
         // A new entry changes the directory's times.
-        assert_ne!(fingerprint(&bytes(&current)), one);
-        let two = fingerprint(&bytes(&current));
+        assert_ne!(look(&bytes(&current)), one);
+        let two = look(&bytes(&current));
         std::fs::remove_file(&current).unwrap();
         symlink("r2", &current).unwrap();
-        assert_ne!(fingerprint(&bytes(&current)), two);
+        assert_ne!(look(&bytes(&current)), two);
+        std::fs::remove_file(&current).unwrap();
+        symlink(d.0.join("r1"), &current).unwrap();
+        assert_eq!(look(&bytes(&current)), two, "another link to the same directory is no change");
     }
 
     #[test]
@@ -224,7 +206,7 @@ mod tests {
         let d = temp("unrelated");
         let file = d.0.join("app.conf");
         std::fs::write(&file, b"a").unwrap();
-        let mut w = Watcher::new(vec![bytes(&file)], 0).unwrap();
+        let mut w = Watcher::new(&[b"app.conf".to_vec()], &bytes(&d.0), 0).unwrap();
         std::fs::write(d.0.join("other"), b"b").unwrap();
         w.on_events(1);
         assert_eq!(w.deadline(), None);

@@ -1,4 +1,4 @@
-//! Files, paths and descriptors: stat, readlink, the working directory, the
+//! Files, paths and descriptors: stat, the working directory, the
 //! environment, directories and /proc, pipes and descriptor flags, inotify.
 #![allow(unsafe_code)]
 
@@ -131,14 +131,6 @@ pub fn each_entry(path: &[u8], mut each: impl FnMut(&[u8])) -> Result<(), Errno>
             at += len.max(1);
         }
     }
-}
-
-/// A symlink's target.
-pub fn readlink(path: &[u8]) -> Result<Vec<u8>, Errno> {
-    let mut buf = [0u8; PATH_MAX];
-    // SAFETY: buf is writable for its length.
-    let n = unsafe { path_call(libc::SYS_readlinkat, path, buf.as_mut_ptr() as usize, buf.len()) }?;
-    Ok(buf[..n as usize].to_vec())
 }
 
 pub fn unlink(path: &[u8]) -> Result<(), Errno> {
