@@ -142,7 +142,7 @@ pub fn run(config: Config) -> Result<u8, Fatal> {
     let watcher = watch_paths(&config, start_dir.as_deref())?;
     let terminal = owns_terminal();
     let plan = Plan::new(PlanOptions {
-        command: &config.command,
+        command: config.command,
         mask: signals.mask,
         sigchld_ignored: signals.sigchld_ignored,
         cwd: start_dir.clone(),
@@ -150,6 +150,7 @@ pub fn run(config: Config) -> Result<u8, Fatal> {
         kill_at_exit: config.kill_at_exit,
         pass_fds: sockets.fds(),
         extra_env: sockets.environment(),
+        env: config.env,
     });
     leave_start_dir(start_dir.as_deref());
     let mut this = Loop {
@@ -304,7 +305,9 @@ impl Loop {
                 let event = match self.spawn(number) {
                     Ok(pid) => Event::Spawned { pid },
                     Err(e) => {
-                        report::spawn_failure(number, e, self.plan.program());
+                        if e.step != Step::Environment {
+                            report::spawn_failure(number, e, self.plan.program());
+                        }
                         Event::SpawnFailed(e)
                     }
                 };
@@ -358,8 +361,13 @@ impl Loop {
         }
     }
 
-    /// Starts generation `number` with its own notify socket, if any.
+    /// Starts generation `number` with the environment files as they are
+    /// now and its own notify socket, if any. A file it cannot use costs
+    /// this generation only, never the one serving.
     fn spawn(&mut self, number: u32) -> Result<Pid, SpawnFailure> {
+        if !self.plan.read_environment() {
+            return Err(SpawnFailure { step: Step::Environment, errno: Errno(0) });
+        }
         if let Some(downward) = &mut self.downward {
             let failed = |errno| SpawnFailure { step: Step::NotifySocket, errno };
             let address = downward.prepare(number).map_err(failed)?;

@@ -93,9 +93,11 @@ pub fn file_type(fd: Fd) -> Result<u32, Errno> {
     Ok(st.st_mode & libc::S_IFMT)
 }
 
-/// Reads what fits into `buf` from the file at `path` (a small /proc file).
+/// Reads what fits into `buf` from the file at `path` (a /proc file, an
+/// environment file). Without blocking on a FIFO that has no writer, and
+/// never taking a terminal as hupwatch's controlling one.
 pub fn read_file(path: &[u8], buf: &mut [u8]) -> Result<usize, Errno> {
-    let fd = OwnedFd(open(path, libc::O_RDONLY | libc::O_CLOEXEC)?);
+    let fd = OwnedFd(open(path, libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NONBLOCK)?);
     let mut len = 0;
     while len < buf.len() {
         match read(fd.0, &mut buf[len..])? {
@@ -107,8 +109,8 @@ pub fn read_file(path: &[u8], buf: &mut [u8]) -> Result<usize, Errno> {
 }
 
 /// The names in the directory at `path`, each given to `each` (without
-/// `.` and `..`).
-pub fn each_entry(path: &[u8], mut each: impl FnMut(&[u8])) -> Result<(), Errno> {
+/// `.` and `..`). Not generic: one copy serves every caller.
+pub fn each_entry(path: &[u8], each: &mut dyn FnMut(&[u8])) -> Result<(), Errno> {
     let fd = OwnedFd(open(path, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC)?);
     let mut buf = [0u64; 512];
     loop {
@@ -239,7 +241,7 @@ mod tests {
         assert_eq!(getenv(b"PATH"), std::env::var("PATH").ok().as_deref().map(str::as_bytes));
         assert_eq!(getenv(b"PAT"), None, "a prefix of a name is not the name");
         let mut names = Vec::new();
-        each_entry(b"/proc/self/fd", |name| names.push(name.to_vec())).unwrap();
+        each_entry(b"/proc/self/fd", &mut |name| names.push(name.to_vec())).unwrap();
         assert!(names.contains(&b"0".to_vec()) && !names.contains(&b".".to_vec()), "{names:?}");
         let mut buf = [0u8; 64];
         let n = read_file(b"/proc/self/stat", &mut buf).unwrap();
