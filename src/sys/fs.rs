@@ -195,17 +195,21 @@ pub fn cloexec_from(first: Fd) {
     if ret == 0 {
         return;
     }
-    // SAFETY: rlimit is plain old data.
-    let mut lim: libc::rlimit = unsafe { core::mem::zeroed() };
-    // SAFETY: lim is a valid out-pointer.
-    let max = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 {
-        lim.rlim_cur.min(1 << 20) as Fd
-    } else {
-        1024
-    };
-    for fd in first..max {
+    for fd in first..open_files_limit() {
         let _ = set_cloexec(fd, true);
     }
+}
+
+/// How many descriptors the process may have open (RLIMIT_NOFILE's soft
+/// limit, at most 2^20; 1024 when unknown). The raw prlimit64: musl's
+/// getrlimit carries conversions for old kernels. Allocates nothing.
+fn open_files_limit() -> Fd {
+    // The kernel's struct rlimit64: current and maximum.
+    let mut lim = [0u64; 2];
+    let null = core::ptr::null::<u64>();
+    // SAFETY: prlimit64 of this process sets nothing and writes two u64.
+    let got = unsafe { libc::syscall(libc::SYS_prlimit64, 0, libc::RLIMIT_NOFILE, null, lim.as_mut_ptr()) };
+    if got == 0 { lim[0].min(1 << 20) as Fd } else { 1024 }
 }
 
 /// A non-blocking, close-on-exec inotify descriptor.
@@ -243,6 +247,11 @@ mod tests {
         let mut names = Vec::new();
         each_entry(b"/proc/self/fd", &mut |name| names.push(name.to_vec())).unwrap();
         assert!(names.contains(&b"0".to_vec()) && !names.contains(&b".".to_vec()), "{names:?}");
+        // SAFETY: rlimit is plain old data.
+        let mut lim: libc::rlimit = unsafe { core::mem::zeroed() };
+        // SAFETY: lim is a valid out-pointer.
+        assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
+        assert_eq!(open_files_limit() as u64, lim.rlim_cur.min(1 << 20));
         let mut buf = [0u8; 64];
         let n = read_file(b"/proc/self/stat", &mut buf).unwrap();
         assert!(buf[..n].starts_with(getpid().to_string().as_bytes()));

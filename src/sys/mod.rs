@@ -20,7 +20,7 @@ pub use net::*;
 pub use process::*;
 pub use signal::*;
 
-use crate::text::Text;
+use crate::text::{Text, split};
 use core::ffi::{c_char, c_int};
 
 pub type Fd = c_int;
@@ -91,7 +91,11 @@ errors! {
 /// The words for an errno, when hupwatch knows them.
 fn describe(e: Errno) -> Option<&'static [u8]> {
     let i = ERRNOS.iter().position(|&n| n as i32 == e.0)?;
-    TEXTS.as_bytes().split(|&b| b == 0).nth(i)
+    let mut texts = TEXTS.as_bytes();
+    for _ in 0..i {
+        texts = split(texts, 0)?.1;
+    }
+    Some(split(texts, 0)?.0)
 }
 
 impl Text {

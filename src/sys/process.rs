@@ -172,7 +172,14 @@ fn children_listed(parent: Pid, list: &[u8]) -> Vec<Pid> {
     };
     let mut buf = [0u8; 4096];
     match read_file(list, &mut buf) {
-        Ok(n) => buf[..n].split(|&b| b == b' ').for_each(&mut add),
+        Ok(n) => {
+            let mut pids = &buf[..n];
+            while !pids.is_empty() {
+                let pid;
+                (pid, pids) = split(pids, b' ').unwrap_or((pids, b""));
+                add(pid);
+            }
+        }
         Err(_) => {
             let _ = each_entry(b"/proc", &mut add);
         }
@@ -188,20 +195,25 @@ fn process_state(pid: Pid) -> Option<(u8, Pid)> {
     let n = read_file(path.as_bytes(), &mut buf).ok()?;
     // After the command name in parentheses: " S PPID ...".
     let after = &buf[buf[..n].iter().rposition(|&b| b == b')')? + 2..n];
-    let mut fields = after.split(|&b| b == b' ');
-    let state = *fields.next()?.first()?;
-    let ppid = parse_decimal(fields.next()?)? as Pid;
-    Some((state, ppid))
+    let (state, rest) = split(after, b' ')?;
+    let ppid = parse_decimal(split(rest, b' ')?.0)? as Pid;
+    Some((*state.first()?, ppid))
+}
+
+/// prctl(2) with one integer argument. The raw system call: musl's prctl
+/// is a variadic wrapper of its own.
+fn prctl(option: c_int, arg: libc::c_ulong) -> Result<(), Errno> {
+    // SAFETY: the options used here take integers only.
+    cvt_long(unsafe { libc::syscall(libc::SYS_prctl, option, arg, 0usize, 0usize, 0usize) }).map(drop)
 }
 
 pub fn set_child_subreaper() -> Result<(), Errno> {
-    // SAFETY: prctl with integer arguments only.
-    cvt(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1 as libc::c_ulong, 0, 0, 0) }).map(drop)
+    prctl(libc::PR_SET_CHILD_SUBREAPER, 1)
 }
 
+/// Allocates nothing, so the child may call it after fork.
 pub fn set_parent_death_signal(sig: c_int) -> Result<(), Errno> {
-    // SAFETY: prctl with integer arguments only.
-    cvt(unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0) }).map(drop)
+    prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong)
 }
 
 /// chdir(2); allocates nothing, so the child may call it after fork.
