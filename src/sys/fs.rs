@@ -167,9 +167,11 @@ pub fn pipe() -> Result<(Fd, Fd), Errno> {
     Ok((fds[0], fds[1]))
 }
 
+/// dup2(2) for descriptors that differ (as dup3, which fails on equal
+/// ones); allocates nothing, so the child may call it after fork.
 pub fn dup2(from: Fd, to: Fd) -> Result<(), Errno> {
     // SAFETY: plain system call on integers.
-    cvt(unsafe { libc::dup2(from, to) }).map(drop)
+    cvt_long(unsafe { libc::syscall(libc::SYS_dup3, from, to, 0) }).map(drop)
 }
 
 /// Duplicates `fd` to the lowest free number at or above `min`, close-on-exec.
@@ -215,7 +217,7 @@ fn open_files_limit() -> Fd {
 /// A non-blocking, close-on-exec inotify descriptor.
 pub fn inotify_init() -> Result<Fd, Errno> {
     // SAFETY: plain system call with flags.
-    cvt(unsafe { libc::inotify_init1(libc::IN_CLOEXEC | libc::IN_NONBLOCK) })
+    cvt_long(unsafe { libc::syscall(libc::SYS_inotify_init1, libc::IN_CLOEXEC | libc::IN_NONBLOCK) }).map(|fd| fd as Fd)
 }
 
 /// Watches `path` (following symlinks); returns the watch descriptor, which
@@ -223,12 +225,12 @@ pub fn inotify_init() -> Result<Fd, Errno> {
 pub fn inotify_add_watch(fd: Fd, path: &[u8], mask: u32) -> Result<c_int, Errno> {
     let path = CText::new(path)?;
     // SAFETY: path is NUL-terminated.
-    cvt(unsafe { libc::inotify_add_watch(fd, path.ptr(), mask) })
+    cvt_long(unsafe { libc::syscall(libc::SYS_inotify_add_watch, fd, path.ptr(), mask) }).map(|wd| wd as c_int)
 }
 
 pub fn inotify_rm_watch(fd: Fd, wd: c_int) {
     // SAFETY: plain system call on integers; a stale wd only yields EINVAL.
-    unsafe { libc::inotify_rm_watch(fd, wd) };
+    unsafe { libc::syscall(libc::SYS_inotify_rm_watch, fd, wd) };
 }
 
 #[cfg(test)]

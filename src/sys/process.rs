@@ -74,12 +74,12 @@ pub fn fork() -> Result<Forked, Errno> {
 
 pub fn setpgid(pid: Pid, pgid: Pid) -> Result<(), Errno> {
     // SAFETY: plain system call on integers.
-    cvt(unsafe { libc::setpgid(pid, pgid) }).map(drop)
+    cvt_long(unsafe { libc::syscall(libc::SYS_setpgid, pid, pgid) }).map(drop)
 }
 
 pub fn kill(pid: Pid, sig: c_int) -> Result<(), Errno> {
     // SAFETY: plain system call on integers.
-    cvt(unsafe { libc::kill(pid, sig) }).map(drop)
+    cvt_long(unsafe { libc::syscall(libc::SYS_kill, pid, sig) }).map(drop)
 }
 
 /// How a process ended, as waitpid(2) reports it.
@@ -112,9 +112,9 @@ fn decode_status(status: c_int) -> Status {
 pub fn reap_one() -> Result<Option<(Pid, Status)>, Errno> {
     let mut status: c_int = 0;
     // SAFETY: status is a valid out-pointer.
-    match cvt_r(|| cvt(unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) }))? {
+    match cvt_r(|| cvt_long(unsafe { libc::syscall(libc::SYS_wait4, -1, &mut status, libc::WNOHANG, 0usize) }))? {
         0 => Ok(None),
-        pid => Ok(Some((pid, decode_status(status)))),
+        pid => Ok(Some((pid as Pid, decode_status(status)))),
     }
 }
 
@@ -122,7 +122,7 @@ pub fn reap_one() -> Result<Option<(Pid, Status)>, Errno> {
 pub fn wait_for(pid: Pid) -> Result<Status, Errno> {
     let mut status: c_int = 0;
     // SAFETY: status is a valid out-pointer.
-    cvt_r(|| cvt(unsafe { libc::waitpid(pid, &mut status, 0) }))?;
+    cvt_r(|| cvt_long(unsafe { libc::syscall(libc::SYS_wait4, pid, &mut status, 0, 0usize) }))?;
     Ok(decode_status(status))
 }
 
@@ -222,7 +222,7 @@ pub fn set_parent_death_signal(sig: c_int) -> Result<(), Errno> {
 pub fn chdir(path: &[u8]) -> Result<(), Errno> {
     let path = CText::new(path)?;
     // SAFETY: path is NUL-terminated.
-    cvt(unsafe { libc::chdir(path.ptr()) }).map(drop)
+    cvt_long(unsafe { libc::syscall(libc::SYS_chdir, path.ptr()) }).map(drop)
 }
 
 /// A command and its environment as execve(2) takes them: NUL-terminated
@@ -418,14 +418,14 @@ impl Exec {
         // since `prepare` (every change empties env_ptrs, and execvp
         // refuses an empty one), the extra entries live as long as the
         // caller's frame, and execve only returns on failure.
-        unsafe { libc::execve(path.ptr(), self.argv_ptrs.as_ptr(), self.env_ptrs.as_ptr()) };
+        unsafe { libc::syscall(libc::SYS_execve, path.ptr(), self.argv_ptrs.as_ptr(), self.env_ptrs.as_ptr()) };
         errno()
     }
 }
 
 pub fn getpgid(pid: Pid) -> Result<Pid, Errno> {
     // SAFETY: plain system call on integers.
-    cvt(unsafe { libc::getpgid(pid) })
+    cvt_long(unsafe { libc::syscall(libc::SYS_getpgid, pid) }).map(|pgid| pgid as Pid)
 }
 
 /// The command line as the C runtime hands it to `main`. Only the C runtime
