@@ -65,6 +65,8 @@ const WITH_VALUE: &[&str] = &[
     "--listen",
     "--watch",
     "--watch-delay",
+    "--env-file",
+    "--envdir",
 ];
 const ODD: &[&str] = &["--", "-", "--bogus", "-Z", "--help=x", "--notify=1", "---", "-w=1", "--warmup-time="];
 
@@ -123,6 +125,8 @@ fn value(rng: &mut Rng) -> Vec<u8> {
         "unix:/nonexistent-dir/x.sock",
         "unix:",
         "/nonexistent/watched",
+        "/dev/null",
+        "/proc/self/environ",
         "--",
         "-w",
         "=",
