@@ -2,7 +2,8 @@
 //! and hupwatch's allocator: thin wrappers that turn `-1` + errno into
 //! `Err(Errno)`, one call per `unsafe` block, each with its SAFETY reason.
 //! Raw system calls stand in for libc's wrappers where those carry code for
-//! old kernels or 32-bit ABIs that a 60 KB binary does without. The crate
+//! old kernels, 32-bit ABIs or thread cancellation that a 60 KB binary
+//! without threads does without (fork included, see `fork`). The crate
 //! root denies `unsafe` everywhere else. Split by kernel surface: `process`,
 //! `signal`, `fs` (files, paths, descriptors, environment, inotify), `net`,
 //! `alloc`; this module holds what they share: errno, the descriptor, the
