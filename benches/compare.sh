@@ -32,7 +32,8 @@
 #   one CPU and on all);
 #   7. hupwatch only: reload signal -> the old generation's stop-signal
 #   handler with `-w 0`, and 1,000 reloads with VmRSS, VmHWM and open
-#   descriptors of hupwatch at the start and the end;
+#   descriptors of hupwatch at the start and the end; then the same with
+#   `--envdir` of 1,000 files, read afresh at every reload;
 #   8. the same with `--notify` against the floor reloader (benches/floor.c:
 #   fork or vfork, exec, READY=1, SIGTERM to the old child, nothing else), on
 #   one CPU and on all;  9. `--watch` with 1 to 40,000 paths: start-up, and
@@ -301,6 +302,17 @@ for name in hupwatch hupwatch-tiny; do
 	run "$raw/reload.txt" "$bench" reload "$name" "$reload_count" "$bench" \
 		"${pre[0]}" -w 0 -- "$bench" reloadchild
 done
+envdir=$(realpath "$work")/envdir-1000
+rm -rf "$envdir"
+mkdir -p "$envdir"
+for i in $(seq -w 0 999); do echo "value $i of a thousand" >"$envdir/HUPWATCH_BENCH_$i"; done
+say "7. the same with --envdir of 1,000 files"
+for name in hupwatch hupwatch-tiny; do
+	prefix "$name"
+	run "$raw/reload-envdir.txt" "$bench" reload "$name" "$reload_count" "$bench" \
+		"${pre[0]}" --envdir "$envdir" -w 0 -- "$bench" reloadchild
+done
+
 say "8. reload against the floor reloader, $reload_count reloads each, on one CPU and on all"
 reloaders=(
 	hupwatch "$hw" --notify -w 0 -- "$bench" notifychild ::

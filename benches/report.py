@@ -101,6 +101,7 @@ def main():
     watch = load(raw, "watch.txt")
     busy = load(raw, "busy.txt")
     drain = load(raw, "drain.txt")
+    reload_envdir = load(raw, "reload-envdir.txt")
 
     # Each measure: {init: (headline value, detail text)}, lower is better.
     rows = []
@@ -145,6 +146,10 @@ def main():
 
     rel = {n: median(reload[n]["reload_ns"]) / 1e6 if reload[n]["reload_ns"] else None for n in INITS}
     rows.append(("7. reload: signal → old generation stopped (ms)", rel, {}, 2))
+    rel_envdir = {
+        n: median(reload_envdir[n]["reload_ns"]) / 1e6 if reload_envdir[n]["reload_ns"] else None for n in INITS
+    }
+    rows.append(("7. the same with `--envdir` of 1,000 files (ms)", rel_envdir, {}, 2))
 
     out = []
     w = out.append
@@ -422,6 +427,7 @@ def main():
     detail("signal forwarding, all CPUs (µs)", forward, "ns", 1000, 1)
     detail("reload latency (ms)", reload, "reload_ns", 1e6, 2, ["hupwatch", "hupwatch-tiny"])
     detail("reload child's own start (ms)", reload, "child_start_ns", 1e6, 2, ["hupwatch", "hupwatch-tiny"])
+    detail("reload latency, `--envdir` of 1,000 files (ms)", reload_envdir, "reload_ns", 1e6, 2, ["hupwatch", "hupwatch-tiny"])
     w("")
 
     w("### hupwatch across the reloads")
@@ -488,7 +494,9 @@ def main():
     w("7. Reload (hupwatch only): `hupwatch -w 0 -- hwbench reloadchild`, whose child is ready at")
     w("   once and stamps its SIGTERM handler; latency is from `kill -HUP` to that stamp in the")
     w("   old generation. The next reload waits until the new generation has reported and the")
-    w("   old one is reaped. The child's own start is posix_spawn to its first record.")
+    w("   old one is reaped. The child's own start is posix_spawn to its first record. The")
+    w("   same again with `--envdir` of 1,000 one-line files, which hupwatch reads afresh and")
+    w("   merges into the environment before every generation's fork.")
     w("8. Reload against the floor: hupwatch and the tiny build with `--notify -w 0 -- hwbench")
     w("   notifychild` (READY=1 at once, then it stamps its SIGTERM handler) and `benches/floor.c`")
     w("   with fork and with vfork running the same child take turns, each reload timed from the")

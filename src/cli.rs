@@ -2,11 +2,12 @@
 //! parser and its formatting machinery were 4 KB of a 60 KB binary), durations
 //! and signal names parsed by hand, usage errors as one line each.
 
+use crate::envfile::Source;
 use crate::listen::{self, Address};
 use crate::log::Level;
 use crate::signals::{self, Signal};
 use crate::supervisor::{Policy, Restart};
-use crate::text::{Text, parse_decimal};
+use crate::text::{Text, parse_decimal, split};
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 
@@ -42,6 +43,8 @@ Options:
       --watch-delay SECS   wait this long after the last change [default: 0.5]
       --restart POLICY     restart the service: no, on-failure[:N], always[:N]
       --watchdog SECS      replace a generation silent this long (with --notify)
+      --env-file PATH      set KEY=VALUE lines in each generation, read afresh
+      --envdir DIR         set one variable per file in each generation
   -v, --verbose            log debug messages too
   -q, --quiet              log errors only
   -h, --help               print this help
@@ -70,11 +73,14 @@ pub struct Config {
     pub listen: Vec<Address>,
     pub watch: Vec<Vec<u8>>,
     pub watch_delay: u64,
+    /// `--env-file` and `--envdir`, in order.
+    pub env: Vec<Source>,
     pub level: Level,
     pub command: Vec<Vec<u8>>,
 }
 
 #[derive(Debug, PartialEq)]
+#[expect(clippy::large_enum_variant, reason = "made once; a Box would only add an allocation")]
 pub enum Parsed {
     Run(Config),
     Help,
@@ -115,6 +121,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, UsageEr
         listen: Vec::new(),
         watch: Vec::new(),
         watch_delay: NANOS_PER_SEC / 2,
+        env: Vec::new(),
         level: Level::Info,
         command: Vec::new(),
     };
@@ -260,6 +267,8 @@ enum Opt {
     WatchDelay,
     Restart,
     Watchdog,
+    EnvFile,
+    EnvDir,
     Verbose,
     Quiet,
     Help,
@@ -277,7 +286,7 @@ impl Opt {
 }
 
 /// The options by short name (NUL for none) and long name.
-const OPTIONS: [(char, &str, Opt); 19] = [
+const OPTIONS: [(char, &str, Opt); 21] = [
     ('w', "warmup-time", Opt::Warmup),
     ('\0', "ready-timeout", Opt::ReadyTimeout),
     ('\0', "reload-signal", Opt::ReloadSignal),
@@ -293,6 +302,8 @@ const OPTIONS: [(char, &str, Opt); 19] = [
     ('\0', "watch-delay", Opt::WatchDelay),
     ('\0', "restart", Opt::Restart),
     ('\0', "watchdog", Opt::Watchdog),
+    ('\0', "env-file", Opt::EnvFile),
+    ('\0', "envdir", Opt::EnvDir),
     ('v', "verbose", Opt::Verbose),
     ('q', "quiet", Opt::Quiet),
     ('h', "help", Opt::Help),
@@ -305,7 +316,7 @@ fn expected(opt: Opt) -> &'static str {
         Opt::ReloadSignal | Opt::StopSignal => "a signal such as TERM or 15",
         Opt::Rewrite => "FROM:TO, such as TERM:QUIT or USR1:0",
         Opt::Listen => "tcp:HOST:PORT, tcp:[IPV6]:PORT or unix:PATH",
-        Opt::Watch => "a path",
+        Opt::Watch | Opt::EnvFile | Opt::EnvDir => "a path",
         Opt::SuccessExit => "an exit code from 0 to 255",
         Opt::Restart => "no, on-failure[:N] or always[:N]",
         _ => "seconds such as 1, 0.5, 500ms, 2m",
@@ -315,8 +326,15 @@ fn expected(opt: Opt) -> &'static str {
 /// Applies one option's value; `None` when the value is invalid.
 fn set(config: &mut Config, opt: Opt, value: Vec<u8>) -> Option<()> {
     // Paths in whatever encoding the file system uses.
-    if opt == Opt::Watch {
-        return (!value.is_empty()).then(|| config.watch.push(value));
+    if matches!(opt, Opt::Watch | Opt::EnvFile | Opt::EnvDir) {
+        if value.is_empty() {
+            return None;
+        }
+        match opt {
+            Opt::Watch => config.watch.push(value),
+            _ => config.env.push(Source { dir: opt == Opt::EnvDir, path: value }),
+        }
+        return Some(());
     }
     if opt == Opt::Listen {
         return listen::parse(&value).map(|address| config.listen.push(address));
@@ -356,12 +374,6 @@ fn parse_restart(text: &[u8]) -> Option<(Restart, u32)> {
     }
     let restart = [Restart::No, Restart::OnFailure, Restart::Always][i];
     Some((restart, u32::try_from(parse_decimal(limit)?).ok()?))
-}
-
-/// The text before and after the first `separator`.
-fn split(text: &[u8], separator: u8) -> Option<(&[u8], &[u8])> {
-    let at = text.iter().position(|&b| b == separator)?;
-    Some((&text[..at], &text[at + 1..]))
 }
 
 /// Seconds as a decimal number with an optional unit `ms`, `s` or `m`, in
@@ -473,6 +485,9 @@ mod tests {
         assert_eq!(c.level, Level::Debug);
         assert_eq!(config(&["-q", "x"]).level, Level::Error);
         assert_eq!(config(&["--stop-timeout", "0", "x"]).policy.stop_timeout, None);
+        let env = config(&["--envdir", "d", "--env-file=a.env", "--env-file", "/b.env", "x"]).env;
+        let source = |dir, path: &str| Source { dir, path: path.as_bytes().to_vec() };
+        assert_eq!(env, [source(true, "d"), source(false, "a.env"), source(false, "/b.env")], "in order");
     }
 
     #[test]
@@ -534,6 +549,9 @@ mod tests {
             (&["--quiet=yes", "x"], "takes no value"),
             (&["--listen", "8080", "x"], "invalid value for --listen"),
             (&["--watch", "", "x"], "invalid value for --watch: '' (expected a path)"),
+            (&["--env-file", "", "x"], "invalid value for --env-file: '' (expected a path)"),
+            (&["--envdir="], "invalid value for --envdir: '' (expected a path)"),
+            (&["--env-file"], "missing value for option '--env-file'"),
             (&["--stop-timeout=1h", "x"], "(expected seconds such as"),
         ];
         for (args, expected) in cases {

@@ -24,11 +24,10 @@ use crate::cli::Config;
 use crate::listen::Sockets;
 use crate::log::{self, Fatal};
 use crate::notify::{Downward, Upward};
-use crate::path;
 use crate::report;
 use crate::signals::{self, Signal};
 use crate::spawn::{self, Plan, PlanOptions};
-use crate::supervisor::{Action, Event, Nanos, SpawnFailure, Supervisor};
+use crate::supervisor::{Action, Event, Nanos, SpawnFailure, Step, Supervisor};
 use crate::sys::{self, Errno, Fd, Pid, SigSet};
 use crate::text::Text;
 use crate::watch::Watcher;
@@ -113,8 +112,7 @@ fn watch_paths(config: &Config, start_dir: Option<&[u8]>) -> Result<Option<Watch
         return Ok(None);
     }
     let base = start_dir.unwrap_or(b"/");
-    let paths = config.watch.iter().map(|p| path::join(base, p)).collect();
-    Watcher::new(paths, config.watch_delay).map(Some).map_err(fatal("cannot watch paths (inotify)"))
+    Watcher::new(&config.watch, base, config.watch_delay).map(Some).map_err(fatal("cannot watch paths (inotify)"))
 }
 
 /// stdin is the controlling terminal and hupwatch is in its foreground: a
@@ -170,7 +168,7 @@ pub fn run(config: Config) -> Result<u8, Fatal> {
         extra_env.push((b"WATCHDOG_USEC", usec.as_bytes().to_vec()));
     }
     let plan = Plan::new(PlanOptions {
-        command: &config.command,
+        command: config.command,
         mask: signals.mask,
         sigchld_ignored: signals.sigchld_ignored,
         cwd: start_dir.clone(),
@@ -179,6 +177,7 @@ pub fn run(config: Config) -> Result<u8, Fatal> {
         pass_fds: sockets.fds(),
         extra_env,
         watchdog_pid: config.policy.watchdog.is_some(),
+        env: config.env,
     });
     leave_start_dir(start_dir.as_deref());
     let mut this = Loop {
@@ -338,7 +337,9 @@ impl Loop {
                 let event = match self.spawn(number) {
                     Ok(pid) => Event::Spawned { pid },
                     Err(e) => {
-                        report::spawn_failure(number, e, self.plan.program());
+                        if e.step != Step::Environment {
+                            report::spawn_failure(number, e, self.plan.program());
+                        }
                         Event::SpawnFailed(e)
                     }
                 };
@@ -392,8 +393,13 @@ impl Loop {
         }
     }
 
-    /// Starts generation `number`; with `--notify` its messages count from now on.
+    /// Starts generation `number` with the environment files as they are
+    /// now; with `--notify` its messages count from then on. A file it
+    /// cannot use costs this generation only, never the one serving.
     fn spawn(&mut self, number: u32) -> Result<Pid, SpawnFailure> {
+        if !self.plan.read_environment() {
+            return Err(SpawnFailure { step: Step::Environment, errno: Errno(0) });
+        }
         let pid = self.plan.spawn()?;
         if let Some(downward) = &mut self.downward {
             downward.started(number, pid);

@@ -8,6 +8,7 @@
 #![deny(unsafe_code)]
 
 mod cli;
+mod envfile;
 mod event_loop;
 mod listen;
 mod log;

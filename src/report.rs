@@ -99,6 +99,8 @@ pub fn spawn_failure(number: u32, e: SpawnFailure, program: &[u8]) {
     log::error(|l| {
         l.text("generation ").num(number as u64).text(": ");
         match e.step {
+            // Never asked for: the environment files' reader names the file and line.
+            Step::Environment => &mut *l,
             Step::Pipe => l.text("cannot start it: pipe: "),
             Step::Fork => l.text("cannot start it: fork: "),
             Step::Chdir => l.text("cannot enter the working directory: "),

@@ -3,6 +3,7 @@
 //! fork and exec the child allocates nothing and only makes system calls.
 //! An exec failure travels back over a close-on-exec pipe.
 
+use crate::envfile::{self, Source};
 use crate::supervisor::{SpawnFailure, Step};
 use crate::sys::{self, Errno, Fd, Pid, SigSet};
 use crate::text::Text;
@@ -12,6 +13,8 @@ pub struct Plan {
     /// The command, and hupwatch's environment less the variables that name
     /// hupwatch, plus those it sets (LISTEN_FDS..., NOTIFY_SOCKET).
     exec: sys::Exec,
+    /// `--env-file` and `--envdir`, read for every spawn.
+    env: Vec<Source>,
     /// The directory each generation starts in, re-resolved at every spawn.
     cwd: Option<Vec<u8>>,
     /// The caller's signal mask and SIGCHLD disposition, restored in the child.
@@ -32,7 +35,8 @@ pub struct Plan {
 
 /// Environment variables hupwatch never passes on as they are: its own
 /// notification socket, watchdog and socket-activation variables, which name
-/// hupwatch. Every variable hupwatch sets is one of them.
+/// hupwatch. Every variable hupwatch sets is one of them, and none is taken
+/// from the environment files either.
 const OWN_VARIABLES: [&[u8]; 8] = [
     b"NOTIFY_SOCKET",
     b"LISTEN_FDS",
@@ -44,10 +48,15 @@ const OWN_VARIABLES: [&[u8]; 8] = [
     b"WATCHDOG_PID",
 ];
 
-pub struct PlanOptions<'a> {
+/// Whether an environment entry names one of hupwatch's own variables.
+fn is_own(entry: &[u8]) -> bool {
+    OWN_VARIABLES.contains(&sys::key_of(entry))
+}
+
+pub struct PlanOptions {
     /// The command and its arguments, none empty of a NUL byte (they come
     /// from argv, which cannot hold one).
-    pub command: &'a [Vec<u8>],
+    pub command: Vec<Vec<u8>>,
     pub mask: SigSet,
     pub sigchld_ignored: bool,
     /// The directory generations start in (`None`: hupwatch's own).
@@ -60,17 +69,15 @@ pub struct PlanOptions<'a> {
     pub extra_env: Vec<(&'static [u8], Vec<u8>)>,
     /// Each generation gets its own WATCHDOG_PID (`--watchdog`).
     pub watchdog_pid: bool,
-}
-
-/// The variable's name in a `KEY=VALUE` entry.
-fn key_of(entry: &[u8]) -> &[u8] {
-    entry.split(|&b| b == b'=').next().unwrap_or(entry)
+    /// `--env-file` and `--envdir`, in order.
+    pub env: Vec<Source>,
 }
 
 impl Plan {
     pub fn new(opts: PlanOptions) -> Plan {
         let mut plan = Plan {
-            exec: sys::Exec::new(opts.command, |entry| OWN_VARIABLES.contains(&key_of(entry))),
+            exec: sys::Exec::new(opts.command, is_own),
+            env: opts.env,
             cwd: opts.cwd,
             mask: opts.mask,
             sigchld_ignored: opts.sigchld_ignored,
@@ -95,6 +102,13 @@ impl Plan {
     /// The command's name as the user typed it.
     pub fn program(&self) -> &[u8] {
         self.exec.program()
+    }
+
+    /// Reads the environment files afresh for the next spawn; relative
+    /// paths are taken from the start directory. False, with the reason
+    /// logged, when one is unusable.
+    pub fn read_environment(&mut self) -> bool {
+        envfile::read(&self.env, self.cwd.as_deref().unwrap_or(b"/"), self.exec.entries())
     }
 
     /// Forks and execs one generation. Returns once the child has exec'd (or

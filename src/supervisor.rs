@@ -125,9 +125,11 @@ pub struct Policy {
 }
 
 /// The step of starting a generation that failed: hupwatch's own (the
-/// exec-error pipe, fork) or the child's (chdir, exec).
+/// environment files, the exec-error pipe, fork) or the child's (chdir,
+/// exec).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Step {
+    Environment,
     Pipe,
     Fork,
     Chdir,
@@ -147,7 +149,7 @@ impl SpawnFailure {
     /// shell's convention), 1 when the failure is hupwatch's own.
     pub fn exit_code(self) -> u8 {
         match self.step {
-            Step::Pipe | Step::Fork => 1,
+            Step::Environment | Step::Pipe | Step::Fork => 1,
             Step::Exec if self.errno == crate::sys::ENOENT => 127,
             Step::Chdir | Step::Exec => 126,
         }
@@ -1335,7 +1337,11 @@ mod tests {
         for (step, errno, code) in
             [(Step::Exec, libc::ENOENT, 127), (Step::Exec, libc::EACCES, 126), (Step::Chdir, libc::ENOENT, 126)]
                 .into_iter()
-                .chain([(Step::Pipe, libc::EMFILE, 1), (Step::Fork, libc::EAGAIN, 1)])
+                .chain([
+                    (Step::Environment, libc::ENOENT, 1),
+                    (Step::Pipe, libc::EMFILE, 1),
+                    (Step::Fork, libc::EAGAIN, 1),
+                ])
         {
             let mut t = Script::new(policy());
             let actions = t.spawn_failed(step, errno);

@@ -117,6 +117,12 @@ fn char_len(b: &[u8]) -> usize {
     if valid { len } else { 0 }
 }
 
+/// The text before and after the first `separator`.
+pub fn split(text: &[u8], separator: u8) -> Option<(&[u8], &[u8])> {
+    let at = text.iter().position(|&b| b == separator)?;
+    Some((&text[..at], &text[at + 1..]))
+}
+
 /// Digits only (no sign, no spaces), as a number; `None` when empty or too
 /// large for 64 bits. One parser for every number hupwatch reads.
 pub fn parse_decimal(text: &[u8]) -> Option<u64> {

@@ -1,9 +1,9 @@
 //! `--watch`: reload when a path changes. Events only say "look again":
-//! hupwatch then compares the path's fingerprint (the symlinks it goes
-//! through and the identity, size and times of what it names) with the last
-//! one, so a symlink switch, an atomic `mv -T`, a Kubernetes `..data` swap or
-//! a rewrite all count, and unrelated activity in the same directory does
-//! not. A path is watched where it can change: in the directory holding it
+//! hupwatch then compares what the path names now (the identity, size and
+//! times of the file it resolves to, symlinks followed) with the last look,
+//! so a symlink switch, an atomic `mv -T`, a Kubernetes `..data` swap or a
+//! rewrite all count, and unrelated activity in the same directory does
+//! not; nor does a symlink rewritten to name the same file. A path is watched where it can change: in the directory holding it
 //! (or the nearest existing ancestor), in the directory of every symlink on
 //! the way, and itself. Each watch remembers which paths it serves and for
 //! which entry name, so an event makes hupwatch look again only at the paths
@@ -33,15 +33,6 @@ const FILE: u32 = libc::IN_MODIFY | libc::IN_CLOSE_WRITE | libc::IN_ATTRIB | GON
 
 /// How many symlinks a path may go through (as the kernel's ELOOP limit).
 const MAX_LINKS: usize = 40;
-
-/// What a path looks like now; `None` target when it does not exist.
-#[derive(Clone, PartialEq, Eq, Debug, Default)]
-pub struct Fingerprint {
-    /// The targets of the symlinks in the chain it starts, hashed in order
-    /// (0 for none): two different chains collide once in 2^64.
-    links: u64,
-    target: Option<Stat>,
-}
 
 /// A dependency's entry name for "the watched object itself, or any entry
 /// of it": name hashes are never 0.
@@ -81,8 +72,8 @@ fn concerns(dep: &Dep, wd: i32, mask: u32, name: u64) -> bool {
 /// guards, and says whether it could. Every symlink in the chain that starts
 /// at `path` is watched in its directory, as is every symlink higher up in
 /// each of them and, for the last one, the nearest existing directory.
-fn look(path: &[u8], watch: &mut impl FnMut(&[u8], u32, u64) -> bool) -> Fingerprint {
-    let (mut links, mut count) = (0u64, 0);
+fn look(path: &[u8], watch: &mut impl FnMut(&[u8], u32, u64) -> bool) -> Option<Stat> {
+    let mut count = 0;
     let mut current = path.to_vec();
     let mut walks = 0;
     loop {
@@ -115,7 +106,6 @@ fn look(path: &[u8], watch: &mut impl FnMut(&[u8], u32, u64) -> bool) -> Fingerp
         match sys::readlink(&current) {
             Ok(target) => {
                 current = path::join(path::parent(&current).unwrap_or(b"/"), &target);
-                links = links.rotate_left(5) ^ name_hash(&target);
                 count += 1;
             }
             Err(_) => break,
@@ -124,12 +114,12 @@ fn look(path: &[u8], watch: &mut impl FnMut(&[u8], u32, u64) -> bool) -> Fingerp
     // What it names (the kernel follows the symlinks): a directory for its
     // entries and metadata, anything else for its content and metadata.
     let _ = watch(path, DIR, ANY) || watch(path, FILE, ANY);
-    Fingerprint { links, target: sys::stat(path, true).ok() }
+    sys::stat(path, true).ok()
 }
 
 struct Watched {
     path: Vec<u8>,
-    last: Fingerprint,
+    last: Option<Stat>,
     /// Changed during the current burst.
     changed: bool,
     /// An event of this batch concerns it: look again.
@@ -149,17 +139,18 @@ pub struct Watcher {
 }
 
 impl Watcher {
-    /// Starts watching `paths` (absolute). Fails only if inotify is unavailable.
-    pub fn new(paths: Vec<Vec<u8>>, delay: u64) -> Result<Watcher, sys::Errno> {
+    /// Starts watching `paths`, relative ones taken from `base`. Fails only
+    /// if inotify is unavailable.
+    pub fn new(paths: &[Vec<u8>], base: &[u8], delay: u64) -> Result<Watcher, sys::Errno> {
         let fd = sys::inotify_init()?;
         let paths = paths
-            .into_iter()
-            .map(|path| Watched { path, last: Fingerprint::default(), changed: false, stale: false })
+            .iter()
+            .map(|path| Watched { path: path::join(base, path), last: None, changed: false, stale: false })
             .collect();
         let mut w = Watcher { fd, delay, paths, deps: Vec::new(), due: None };
         for i in 0..w.paths.len() {
             let last = w.look_at(i);
-            if last.target.is_none() {
+            if last.is_none() {
                 log::warn(|l| l.text("watched path does not exist yet: ").quoted(&w.paths[i].path, 4096));
             }
             w.paths[i].last = last;
@@ -177,7 +168,7 @@ impl Watcher {
     }
 
     /// Sets path `i`'s watches anew and looks at it.
-    fn look_at(&mut self, i: usize) -> Fingerprint {
+    fn look_at(&mut self, i: usize) -> Option<Stat> {
         let Watcher { fd, paths, deps, .. } = self;
         look(&paths[i].path, &mut |place, mask, name| match sys::inotify_add_watch(*fd, place, mask) {
             Ok(wd) => {
@@ -247,7 +238,7 @@ impl Watcher {
             if seen == w.last {
                 continue;
             }
-            if seen.target.is_none() {
+            if seen.is_none() {
                 log::warn(|l| l.text("watched path disappeared: ").quoted(&w.path, 4096));
             }
             w.last = seen;
@@ -267,7 +258,7 @@ impl Watcher {
         self.due = None;
         let mut reload = None;
         for (i, w) in self.paths.iter_mut().enumerate() {
-            if std::mem::take(&mut w.changed) && w.last.target.is_some() && reload.is_none() {
+            if std::mem::take(&mut w.changed) && w.last.is_some() && reload.is_none() {
                 reload = Some(i);
             }
         }
@@ -307,7 +298,7 @@ mod tests {
     }
 
     /// A look without watches.
-    fn fingerprint(path: &[u8]) -> Fingerprint {
+    fn fingerprint(path: &[u8]) -> Option<Stat> {
         look(path, &mut |_, _, _| true)
     }
 
@@ -375,7 +366,7 @@ mod tests {
         let conf_d = d.0.join("conf.d");
         std::fs::create_dir(&conf_d).unwrap();
         std::fs::write(conf_d.join("a.conf"), b"1").unwrap();
-        let mut w = Watcher::new(vec![bytes(&conf_d)], 0).unwrap();
+        let mut w = Watcher::new(&[bytes(&conf_d)], b"/", 0).unwrap();
         for i in 0..100 {
             std::fs::write(conf_d.join("a.conf"), format!("{i}")).unwrap();
         }
@@ -394,7 +385,7 @@ mod tests {
         std::fs::create_dir(&conf_d).unwrap();
         let x = conf_d.join("x.conf");
         std::fs::write(&x, b"1").unwrap();
-        let mut w = Watcher::new(vec![bytes(&conf_d)], 0).unwrap();
+        let mut w = Watcher::new(&[bytes(&conf_d)], b"/", 0).unwrap();
         // IN_ATTRIB about x.conf (no concern of the directory's own path),
         // then IN_DELETE about the same name (a change of its entries).
         std::fs::set_permissions(&x, std::fs::Permissions::from_mode(0o600)).unwrap();
@@ -409,7 +400,7 @@ mod tests {
         let file = d.0.join("app.conf");
         std::fs::write(&file, b"1").unwrap();
         std::fs::write(d.0.join("other.log"), b"1").unwrap();
-        let mut w = Watcher::new(vec![bytes(&file)], 0).unwrap();
+        let mut w = Watcher::new(&[bytes(&file)], b"/", 0).unwrap();
         for i in 0..100 {
             std::fs::write(d.0.join("other.log"), format!("{i}")).unwrap();
         }
@@ -431,7 +422,7 @@ mod tests {
                 bytes(&p)
             })
             .collect();
-        let mut w = Watcher::new(paths.clone(), 0).unwrap();
+        let mut w = Watcher::new(&paths, b"/", 0).unwrap();
         std::fs::write(d.0.join("f500"), b"1").unwrap();
         assert_eq!(w.on_events(1), 1);
         assert_eq!(w.take_due(1), Some(&paths[500][..]));
@@ -455,7 +446,7 @@ mod tests {
         std::fs::write(targets.join("b.conf"), b"b").unwrap();
         let link = d.0.join("app.conf");
         symlink(targets.join("a.conf"), &link).unwrap();
-        let mut w = Watcher::new(vec![bytes(&link)], 0).unwrap();
+        let mut w = Watcher::new(&[bytes(&link)], b"/", 0).unwrap();
         symlink(targets.join("b.conf"), d.0.join("tmp")).unwrap();
         std::fs::rename(d.0.join("tmp"), &link).unwrap();
         assert_eq!(w.on_events(1), 1);
@@ -482,7 +473,7 @@ mod tests {
         symlink("..v1", d.0.join("..data")).unwrap();
         symlink("..data/app.conf", d.0.join("app.conf")).unwrap();
         let key = bytes(&d.0.join("app.conf"));
-        let mut w = Watcher::new(vec![key.clone()], 0).unwrap();
+        let mut w = Watcher::new(std::slice::from_ref(&key), b"/", 0).unwrap();
         std::fs::create_dir(d.0.join("..v2")).unwrap();
         std::fs::write(d.0.join("..v2/app.conf"), b"2").unwrap();
         symlink("..v2", d.0.join("..data_tmp")).unwrap();
@@ -498,7 +489,7 @@ mod tests {
     fn a_path_under_missing_directories_is_watched_from_the_nearest_one() {
         let d = temp("missing");
         let conf = d.0.join("etc/app/app.conf");
-        let mut w = Watcher::new(vec![bytes(&conf)], 0).unwrap();
+        let mut w = Watcher::new(&[bytes(&conf)], b"/", 0).unwrap();
         std::fs::create_dir(d.0.join("etc")).unwrap();
         assert_eq!(w.on_events(1), 1);
         std::fs::create_dir(d.0.join("etc/app")).unwrap();
@@ -510,16 +501,15 @@ mod tests {
     }
 
     #[test]
-    fn fingerprint_sees_symlink_switch_and_content() {
+    fn a_look_sees_symlink_switch_and_content() {
         let d = temp("fp");
         std::fs::create_dir(d.0.join("r1")).unwrap();
         std::fs::create_dir(d.0.join("r2")).unwrap();
         let current = d.0.join("current");
-        assert_eq!(fingerprint(&bytes(&current)).target, None);
+        assert_eq!(fingerprint(&bytes(&current)), None);
         symlink("r1", &current).unwrap();
         let one = fingerprint(&bytes(&current));
-        assert_eq!(one.links, name_hash(b"r1"));
-        assert!(one.target.is_some());
+        assert!(one.is_some());
         assert_eq!(fingerprint(&bytes(&current)), one, "stable when nothing changed");
         std::fs::write(d.0.join("r1/app.log"), b"x").unwrap();
         // A new entry changes the directory's times.
@@ -528,6 +518,9 @@ mod tests {
         std::fs::remove_file(&current).unwrap();
         symlink("r2", &current).unwrap();
         assert_ne!(fingerprint(&bytes(&current)), two);
+        std::fs::remove_file(&current).unwrap();
+        symlink(d.0.join("r1"), &current).unwrap();
+        assert_eq!(fingerprint(&bytes(&current)), two, "another link to the same directory is no change");
     }
 
     #[test]
@@ -535,7 +528,7 @@ mod tests {
         let d = temp("unrelated");
         let file = d.0.join("app.conf");
         std::fs::write(&file, b"a").unwrap();
-        let mut w = Watcher::new(vec![bytes(&file)], 0).unwrap();
+        let mut w = Watcher::new(&[b"app.conf".to_vec()], &bytes(&d.0), 0).unwrap();
         std::fs::write(d.0.join("other"), b"b").unwrap();
         w.on_events(1);
         assert_eq!(w.deadline(), None);

@@ -67,6 +67,8 @@ const WITH_VALUE: &[&str] = &[
     "--watch-delay",
     "--restart",
     "--watchdog",
+    "--env-file",
+    "--envdir",
 ];
 const ODD: &[&str] = &["--", "-", "--bogus", "-Z", "--help=x", "--notify=1", "---", "-w=1", "--warmup-time="];
 
@@ -125,6 +127,8 @@ fn value(rng: &mut Rng) -> Vec<u8> {
         "unix:/nonexistent-dir/x.sock",
         "unix:",
         "/nonexistent/watched",
+        "/dev/null",
+        "/proc/self/environ",
         "--",
         "-w",
         "=",

@@ -651,7 +651,7 @@ fn random_event(rng: &mut Rng, c: &Checker, s: &Supervisor, next_pid: &mut Pid) 
                     *next_pid += 1;
                     Event::Spawned { pid: *next_pid }
                 } else {
-                    let step = rng.pick(&[Step::Fork, Step::Chdir, Step::Exec]);
+                    let step = rng.pick(&[Step::Environment, Step::Fork, Step::Chdir, Step::Exec]);
                     let errno = Errno(rng.pick(&[libc::ENOENT, libc::EACCES, libc::EAGAIN]));
                     Event::SpawnFailed(SpawnFailure { step, errno })
                 }

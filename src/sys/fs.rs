@@ -1,4 +1,4 @@
-//! Files, paths and descriptors: stat, readlink, the working directory, the
+//! Files, paths and descriptors: stat, the working directory, the
 //! environment, directories and /proc, pipes and descriptor flags, inotify.
 #![allow(unsafe_code)]
 
@@ -129,9 +129,11 @@ pub fn file_type(fd: Fd) -> Result<u32, Errno> {
     Ok(st.st_mode & libc::S_IFMT)
 }
 
-/// Reads what fits into `buf` from the file at `path` (a small /proc file).
+/// Reads what fits into `buf` from the file at `path` (a /proc file, an
+/// environment file). Without blocking on a FIFO that has no writer, and
+/// never taking a terminal as hupwatch's controlling one.
 pub fn read_file(path: &[u8], buf: &mut [u8]) -> Result<usize, Errno> {
-    let fd = OwnedFd(open(path, libc::O_RDONLY | libc::O_CLOEXEC)?);
+    let fd = OwnedFd(open(path, libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NONBLOCK)?);
     let mut len = 0;
     while len < buf.len() {
         match read(fd.0, &mut buf[len..])? {
@@ -143,8 +145,8 @@ pub fn read_file(path: &[u8], buf: &mut [u8]) -> Result<usize, Errno> {
 }
 
 /// The names in the directory at `path`, each given to `each` (without
-/// `.` and `..`).
-pub fn each_entry(path: &[u8], mut each: impl FnMut(&[u8])) -> Result<(), Errno> {
+/// `.` and `..`). Not generic: one copy serves every caller.
+pub fn each_entry(path: &[u8], each: &mut dyn FnMut(&[u8])) -> Result<(), Errno> {
     let fd = OwnedFd(open(path, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC)?);
     let mut buf = [0u64; 512];
     loop {
@@ -209,9 +211,11 @@ pub fn pipe() -> Result<(Fd, Fd), Errno> {
     Ok((fds[0], fds[1]))
 }
 
+/// dup2(2) for descriptors that differ (as dup3, which fails on equal
+/// ones); allocates nothing, so the child may call it after fork.
 pub fn dup2(from: Fd, to: Fd) -> Result<(), Errno> {
     // SAFETY: plain system call on integers.
-    cvt(unsafe { libc::dup2(from, to) }).map(drop)
+    cvt_long(unsafe { libc::syscall(libc::SYS_dup3, from, to, 0) }).map(drop)
 }
 
 /// Duplicates `fd` to the lowest free number at or above `min`, close-on-exec.
@@ -242,22 +246,22 @@ pub fn cloexec_from(first: Fd) {
     }
 }
 
-/// How many descriptors hupwatch may have open (RLIMIT_NOFILE), at most
-/// 2^20; 1024 when unknown. The raw system call: libc's getrlimit carries
-/// conversions for old kernels.
+/// How many descriptors hupwatch may have open (RLIMIT_NOFILE's soft limit),
+/// at most 2^20; 1024 when unknown. The raw prlimit64: musl's getrlimit
+/// carries conversions for old kernels. Allocates nothing.
 fn descriptor_limit() -> Fd {
-    // SAFETY: rlimit is plain old data.
-    let mut lim: libc::rlimit = unsafe { core::mem::zeroed() };
-    let lim_ptr = &mut lim as *mut libc::rlimit;
-    // SAFETY: lim_ptr is a valid out-pointer (rlimit64 on 64-bit Linux); no new limit is set.
-    let ret = unsafe { libc::syscall(libc::SYS_prlimit64, 0, libc::RLIMIT_NOFILE, core::ptr::null::<u8>(), lim_ptr) };
-    if ret == 0 { lim.rlim_cur.min(1 << 20) as Fd } else { 1024 }
+    // The kernel's struct rlimit64 on every architecture: current and maximum.
+    let mut lim = [0u64; 2];
+    let null = core::ptr::null::<u64>();
+    // SAFETY: prlimit64 of this process sets nothing and writes two u64.
+    let got = unsafe { libc::syscall(libc::SYS_prlimit64, 0, libc::RLIMIT_NOFILE, null, lim.as_mut_ptr()) };
+    if got == 0 { lim[0].min(1 << 20) as Fd } else { 1024 }
 }
 
 /// A non-blocking, close-on-exec inotify descriptor.
 pub fn inotify_init() -> Result<Fd, Errno> {
     // SAFETY: plain system call with flags.
-    cvt(unsafe { libc::inotify_init1(libc::IN_CLOEXEC | libc::IN_NONBLOCK) })
+    cvt_long(unsafe { libc::syscall(libc::SYS_inotify_init1, libc::IN_CLOEXEC | libc::IN_NONBLOCK) }).map(|fd| fd as Fd)
 }
 
 /// Watches `path` (following symlinks); returns the watch descriptor, which
@@ -265,12 +269,12 @@ pub fn inotify_init() -> Result<Fd, Errno> {
 pub fn inotify_add_watch(fd: Fd, path: &[u8], mask: u32) -> Result<c_int, Errno> {
     let path = CText::new(path)?;
     // SAFETY: path is NUL-terminated.
-    cvt(unsafe { libc::inotify_add_watch(fd, path.ptr(), mask) })
+    cvt_long(unsafe { libc::syscall(libc::SYS_inotify_add_watch, fd, path.ptr(), mask) }).map(|wd| wd as c_int)
 }
 
 pub fn inotify_rm_watch(fd: Fd, wd: c_int) {
     // SAFETY: plain system call on integers; a stale wd only yields EINVAL.
-    unsafe { libc::inotify_rm_watch(fd, wd) };
+    unsafe { libc::syscall(libc::SYS_inotify_rm_watch, fd, wd) };
 }
 
 #[cfg(test)]
@@ -287,8 +291,13 @@ mod tests {
         assert_eq!(getenv(b"PATH"), std::env::var("PATH").ok().as_deref().map(str::as_bytes));
         assert_eq!(getenv(b"PAT"), None, "a prefix of a name is not the name");
         let mut names = Vec::new();
-        each_entry(b"/proc/self/fd", |name| names.push(name.to_vec())).unwrap();
+        each_entry(b"/proc/self/fd", &mut |name| names.push(name.to_vec())).unwrap();
         assert!(names.contains(&b"0".to_vec()) && !names.contains(&b".".to_vec()), "{names:?}");
+        // SAFETY: rlimit is plain old data.
+        let mut lim: libc::rlimit = unsafe { core::mem::zeroed() };
+        // SAFETY: lim is a valid out-pointer.
+        assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
+        assert_eq!(descriptor_limit() as u64, lim.rlim_cur.min(1 << 20));
         let mut buf = [0u8; 64];
         let n = read_file(b"/proc/self/stat", &mut buf).unwrap();
         assert!(buf[..n].starts_with(getpid().to_string().as_bytes()));

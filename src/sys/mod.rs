@@ -2,7 +2,8 @@
 //! and hupwatch's allocator: thin wrappers that turn `-1` + errno into
 //! `Err(Errno)`, one call per `unsafe` block, each with its SAFETY reason.
 //! Raw system calls stand in for libc's wrappers where those carry code for
-//! old kernels or 32-bit ABIs that a 60 KB binary does without. The crate
+//! old kernels, 32-bit ABIs or thread cancellation that a 60 KB binary
+//! without threads does without (fork included, see `fork`). The crate
 //! root denies `unsafe` everywhere else. Split by kernel surface: `process`,
 //! `signal`, `fs` (files, paths, descriptors, environment, inotify), `net`,
 //! `alloc`; this module holds what they share: errno, the descriptor, the
@@ -246,8 +247,12 @@ pub const POLLIN: i16 = libc::POLLIN;
 pub fn poll(fds: &mut [PollFd], timeout_ns: Option<u64>) -> Result<usize, Errno> {
     let ts = timeout_ns.map(timespec);
     let ts_ptr = ts.as_ref().map_or(core::ptr::null(), |t| t as *const libc::timespec);
-    // SAFETY: fds is a valid array of fds.len() pollfd; ts_ptr is NULL or valid.
-    match cvt(unsafe { libc::ppoll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ts_ptr, core::ptr::null()) }) {
+    // The raw system call, as for read, write and close: musl's wrappers are
+    // also cancellation points, which a program without threads never needs.
+    let (nfds, mask) = (fds.len(), core::ptr::null::<u64>());
+    // SAFETY: fds is a valid array of nfds pollfd; ts_ptr is NULL or valid;
+    // no signal mask is passed.
+    match cvt_long(unsafe { libc::syscall(libc::SYS_ppoll, fds.as_mut_ptr(), nfds, ts_ptr, mask, 8usize) }) {
         Ok(n) => Ok(n as usize),
         Err(Errno(libc::EINTR)) => Ok(0),
         Err(e) => Err(e),
@@ -256,17 +261,17 @@ pub fn poll(fds: &mut [PollFd], timeout_ns: Option<u64>) -> Result<usize, Errno>
 
 pub fn write(fd: Fd, buf: &[u8]) -> Result<usize, Errno> {
     // SAFETY: buf is a valid readable buffer of buf.len() bytes.
-    cvt_size(unsafe { libc::write(fd, buf.as_ptr() as *const libc::c_void, buf.len()) })
+    cvt_long(unsafe { libc::syscall(libc::SYS_write, fd, buf.as_ptr(), buf.len()) }).map(|n| n as usize)
 }
 
 pub fn read(fd: Fd, buf: &mut [u8]) -> Result<usize, Errno> {
     // SAFETY: buf is a valid writable buffer of buf.len() bytes.
-    cvt_r(|| cvt_size(unsafe { libc::read(fd, buf.as_mut_ptr() as *mut libc::c_void, buf.len()) }))
+    cvt_r(|| cvt_long(unsafe { libc::syscall(libc::SYS_read, fd, buf.as_mut_ptr(), buf.len()) }).map(|n| n as usize))
 }
 
 pub fn close(fd: Fd) {
     // SAFETY: closing an fd we own; errors are not actionable.
-    unsafe { libc::close(fd) };
+    unsafe { libc::syscall(libc::SYS_close, fd) };
 }
 
 /// A descriptor closed when dropped.

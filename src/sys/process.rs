@@ -4,7 +4,7 @@
 #![allow(unsafe_code)]
 
 use super::*;
-use crate::text::parse_decimal;
+use crate::text::{parse_decimal, split};
 use core::ffi::{CStr, c_char, c_int};
 
 pub type Pid = libc::pid_t;
@@ -51,33 +51,35 @@ pub enum Forked {
     Parent(Pid),
 }
 
-#[cfg(target_env = "musl")]
-unsafe extern "C" {
-    /// musl's fork without the atfork machinery: fork() itself would take
-    /// the malloc lock and so link libc's allocator, which hupwatch replaces.
-    fn _Fork() -> Pid;
-}
-
 /// fork(2). hupwatch is single-threaded, so the child may run any code that
 /// does not allocate; the callers keep to async-signal-safe calls.
+///
+/// With musl it is the bare system call (clone with SIGCHLD, as fork is).
+/// musl's fork would take the malloc lock and so link libc's allocator,
+/// which hupwatch replaces; even its `_Fork` blocks signals and takes locks
+/// to renew its thread bookkeeping in the child (the cached thread id,
+/// which only raise() and pthread calls use). The child here makes system
+/// calls and execs: it uses none of that, and hupwatch installs no signal
+/// handler that could run in between. About 500 bytes.
 pub fn fork() -> Result<Forked, Errno> {
     #[cfg(target_env = "musl")]
-    // SAFETY: single-threaded process; the child only makes raw system calls.
-    let pid = cvt(unsafe { _Fork() })?;
+    // SAFETY: a clone without shared memory or stack is fork; see above for
+    // what the child may not call.
+    let pid = cvt_long(unsafe { libc::syscall(libc::SYS_clone, libc::SIGCHLD, 0usize, 0usize, 0usize, 0usize) })?;
     #[cfg(not(target_env = "musl"))]
-    // SAFETY: as above.
-    let pid = cvt(unsafe { libc::fork() })?;
-    Ok(if pid == 0 { Forked::Child } else { Forked::Parent(pid) })
+    // SAFETY: single-threaded process; the child only makes system calls.
+    let pid = cvt(unsafe { libc::fork() })? as libc::c_long;
+    Ok(if pid == 0 { Forked::Child } else { Forked::Parent(pid as Pid) })
 }
 
 pub fn setpgid(pid: Pid, pgid: Pid) -> Result<(), Errno> {
     // SAFETY: plain system call on integers.
-    cvt(unsafe { libc::setpgid(pid, pgid) }).map(drop)
+    cvt_long(unsafe { libc::syscall(libc::SYS_setpgid, pid, pgid) }).map(drop)
 }
 
 pub fn kill(pid: Pid, sig: c_int) -> Result<(), Errno> {
     // SAFETY: plain system call on integers.
-    cvt(unsafe { libc::kill(pid, sig) }).map(drop)
+    cvt_long(unsafe { libc::syscall(libc::SYS_kill, pid, sig) }).map(drop)
 }
 
 /// How a process ended, as waitpid(2) reports it.
@@ -110,9 +112,9 @@ fn decode_status(status: c_int) -> Status {
 pub fn reap_one() -> Result<Option<(Pid, Status)>, Errno> {
     let mut status: c_int = 0;
     // SAFETY: status is a valid out-pointer.
-    match cvt_r(|| cvt(unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) }))? {
+    match cvt_r(|| cvt_long(unsafe { libc::syscall(libc::SYS_wait4, -1, &mut status, libc::WNOHANG, 0usize) }))? {
         0 => Ok(None),
-        pid => Ok(Some((pid, decode_status(status)))),
+        pid => Ok(Some((pid as Pid, decode_status(status)))),
     }
 }
 
@@ -120,7 +122,7 @@ pub fn reap_one() -> Result<Option<(Pid, Status)>, Errno> {
 pub fn wait_for(pid: Pid) -> Result<Status, Errno> {
     let mut status: c_int = 0;
     // SAFETY: status is a valid out-pointer.
-    cvt_r(|| cvt(unsafe { libc::waitpid(pid, &mut status, 0) }))?;
+    cvt_r(|| cvt_long(unsafe { libc::syscall(libc::SYS_wait4, pid, &mut status, 0, 0usize) }))?;
     Ok(decode_status(status))
 }
 
@@ -172,9 +174,16 @@ fn children_listed(parent: Pid, list: &[u8]) -> Vec<Pid> {
     };
     let mut buf = [0u8; 4096];
     match read_file(list, &mut buf) {
-        Ok(n) => buf[..n].split(|&b| b == b' ').for_each(&mut add),
+        Ok(n) => {
+            let mut pids = &buf[..n];
+            while !pids.is_empty() {
+                let pid;
+                (pid, pids) = split(pids, b' ').unwrap_or((pids, b""));
+                add(pid);
+            }
+        }
         Err(_) => {
-            let _ = each_entry(b"/proc", add);
+            let _ = each_entry(b"/proc", &mut add);
         }
     }
     found
@@ -188,43 +197,57 @@ fn process_state(pid: Pid) -> Option<(u8, Pid)> {
     let n = read_file(path.as_bytes(), &mut buf).ok()?;
     // After the command name in parentheses: " S PPID ...".
     let after = &buf[buf[..n].iter().rposition(|&b| b == b')')? + 2..n];
-    let mut fields = after.split(|&b| b == b' ');
-    let state = *fields.next()?.first()?;
-    let ppid = parse_decimal(fields.next()?)? as Pid;
-    Some((state, ppid))
+    let (state, rest) = split(after, b' ')?;
+    let ppid = parse_decimal(split(rest, b' ')?.0)? as Pid;
+    Some((*state.first()?, ppid))
+}
+
+/// prctl(2) with one integer argument. The raw system call: musl's prctl
+/// is a variadic wrapper of its own.
+fn prctl(option: c_int, arg: libc::c_ulong) -> Result<(), Errno> {
+    // SAFETY: the options used here take integers only.
+    cvt_long(unsafe { libc::syscall(libc::SYS_prctl, option, arg, 0usize, 0usize, 0usize) }).map(drop)
 }
 
 pub fn set_child_subreaper() -> Result<(), Errno> {
-    // SAFETY: prctl with integer arguments only.
-    cvt(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1 as libc::c_ulong, 0, 0, 0) }).map(drop)
+    prctl(libc::PR_SET_CHILD_SUBREAPER, 1)
 }
 
+/// Allocates nothing, so the child may call it after fork.
 pub fn set_parent_death_signal(sig: c_int) -> Result<(), Errno> {
-    // SAFETY: prctl with integer arguments only.
-    cvt(unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0) }).map(drop)
+    prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong)
 }
 
 /// chdir(2); allocates nothing, so the child may call it after fork.
 pub fn chdir(path: &[u8]) -> Result<(), Errno> {
     let path = CText::new(path)?;
     // SAFETY: path is NUL-terminated.
-    cvt(unsafe { libc::chdir(path.ptr()) }).map(drop)
+    cvt_long(unsafe { libc::syscall(libc::SYS_chdir, path.ptr()) }).map(drop)
 }
 
 /// A command and its environment as execve(2) takes them: NUL-terminated
 /// strings and NULL-terminated arrays of pointers to them. The strings are
 /// owned here, beside the arrays that point into them, so that no pointer
-/// outlives its bytes; the inherited environment is pointed to where it is
-/// (`environ`, which hupwatch never changes). Set up before fork (that
-/// allocates); the child only calls `execve`, which allocates nothing.
+/// outlives its bytes. Set up before fork (that allocates); the child only
+/// calls `execve`, which allocates nothing.
 pub struct Exec {
     argv: Vec<Vec<u8>>,
     argv_ptrs: Vec<*const c_char>,
-    /// hupwatch's own environment, less the variables the caller dropped.
-    inherited: Vec<*const c_char>,
+    /// Whether an entry names a variable hupwatch sets itself: never taken
+    /// from its own environment or from the environment files.
+    dropped: fn(&[u8]) -> bool,
+    /// hupwatch's own environment, each entry ended by its NUL.
+    inherited: Vec<u8>,
+    /// The environment of the next exec but hupwatch's own variables, each
+    /// entry ended by its NUL: the inherited entries, then what the
+    /// environment files say, in order (`KEY` alone removes the variable).
+    /// The last entry of a name wins.
+    entries: Vec<u8>,
     /// `KEY=VALUE` entries set by hupwatch, each with its NUL.
     own: Vec<Vec<u8>>,
-    /// inherited, then own, then `CHILD_SLOTS` slots the child fills, then NULL.
+    /// Built by `prepare` and emptied by every change of what it points
+    /// into: the entries that win, own, then `CHILD_SLOTS` slots the child
+    /// fills, then NULL.
     env_ptrs: Vec<*const c_char>,
 }
 
@@ -235,14 +258,53 @@ const CHILD_SLOTS: usize = 2;
 /// The directories searched when $PATH is not set (musl's and glibc's).
 const DEFAULT_PATH: &[u8] = b"/usr/local/bin:/bin:/usr/bin";
 
+/// The variable's name in a `KEY=VALUE` entry (all of a `KEY` alone).
+pub fn key_of(entry: &[u8]) -> &[u8] {
+    split(entry, b'=').map_or(entry, |(key, _)| key)
+}
+
+/// The entry at the start of NUL-ended entries, and the rest.
+fn next_entry(entries: &[u8]) -> (&[u8], &[u8]) {
+    split(entries, 0).unwrap_or((entries, b""))
+}
+
+/// Each name falls into two of `2 * BUCKETS` buckets, by a hash of it.
+const BUCKETS: usize = 4096;
+
+fn buckets(key: &[u8]) -> [usize; 2] {
+    let h = key.iter().fold(0u64, |h, &b| (h.rotate_left(5) ^ b as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    [(h >> 52) as usize, BUCKETS + (h >> 40) as usize % BUCKETS]
+}
+
+/// Whether one of `entries` names `key`.
+fn later_named(mut entries: &[u8], key: &[u8]) -> bool {
+    while !entries.is_empty() {
+        let entry;
+        (entry, entries) = next_entry(entries);
+        if key_of(entry) == key {
+            return true;
+        }
+    }
+    false
+}
+
 impl Exec {
     /// `command` (its words hold no NUL: they come from argv) with
     /// hupwatch's environment less the entries `dropped` says so of.
-    pub fn new(command: &[Vec<u8>], dropped: impl Fn(&[u8]) -> bool) -> Exec {
-        let argv: Vec<Vec<u8>> = command.iter().map(|a| [&a[..], b"\0"].concat()).collect();
-        let argv_ptrs = argv.iter().map(|a| a.as_ptr() as *const c_char).chain([core::ptr::null()]).collect();
-        let inherited = environment().filter(|e| !dropped(e.to_bytes())).map(CStr::as_ptr).collect();
-        Exec { argv, argv_ptrs, inherited, own: Vec::new(), env_ptrs: Vec::new() }
+    pub fn new(command: Vec<Vec<u8>>, dropped: fn(&[u8]) -> bool) -> Exec {
+        let mut argv = command;
+        let mut argv_ptrs = Vec::new();
+        for arg in &mut argv {
+            arg.push(0);
+            argv_ptrs.push(arg.as_ptr() as *const c_char);
+        }
+        argv_ptrs.push(core::ptr::null());
+        let mut inherited = Vec::new();
+        for entry in environment() {
+            inherited.extend_from_slice(entry.to_bytes_with_nul());
+        }
+        let entries = inherited.clone();
+        Exec { argv, argv_ptrs, dropped, inherited, entries, own: Vec::new(), env_ptrs: Vec::new() }
     }
 
     /// The command's name as the user typed it.
@@ -253,20 +315,59 @@ impl Exec {
     /// Sets (or replaces) one of hupwatch's variables for the next execs
     /// (`value` holds no NUL byte).
     pub fn set_env(&mut self, key: &[u8], value: &[u8]) {
+        self.env_ptrs.clear();
         let entry = [key, b"=", value, b"\0"].concat();
-        match self.own.iter_mut().find(|e| e.split(|&b| b == b'=').next() == Some(key)) {
+        match self.own.iter_mut().find(|e| key_of(e) == key) {
             Some(e) => *e = entry,
             None => self.own.push(entry),
         }
     }
 
-    /// Assembles the environment's pointers for the next fork. Its capacity
-    /// is reused, so nothing grows per spawn.
-    pub fn prepare(&mut self) {
+    /// The entries for the next execs, the inherited ones alone, for the
+    /// caller to add the environment files' settings to.
+    pub fn entries(&mut self) -> &mut Vec<u8> {
         self.env_ptrs.clear();
-        self.env_ptrs.extend_from_slice(&self.inherited);
-        self.env_ptrs.extend(self.own.iter().map(|e| e.as_ptr() as *const c_char));
-        self.env_ptrs.extend([core::ptr::null(); CHILD_SLOTS + 1]);
+        self.entries.clear();
+        self.entries.extend_from_slice(&self.inherited);
+        &mut self.entries
+    }
+
+    /// Assembles the environment's pointers for the next fork: the last
+    /// entry of each name unless it removes the variable or hupwatch sets
+    /// it, then hupwatch's own. Capacities are reused, so nothing grows per
+    /// spawn. Whether a later entry has the same name is known from the
+    /// last entry of each of its buckets, and only when both hold other
+    /// names by comparing with every later one: a thousand entries cost
+    /// two passes, not half a million comparisons.
+    pub fn prepare(&mut self) {
+        let (entries, ptrs) = (&self.entries[..], &mut self.env_ptrs);
+        ptrs.clear();
+        // Where the last entry of each bucket starts: found in the first
+        // pass, used in the second.
+        let mut last = [0u32; 2 * BUCKETS];
+        for pass in 0..2 {
+            let mut rest = entries;
+            while !rest.is_empty() {
+                let at = entries.len() - rest.len();
+                let entry;
+                (entry, rest) = next_entry(rest);
+                let key = key_of(entry);
+                let [b0, b1] = buckets(key);
+                let named_at = |at: u32| key_of(next_entry(&entries[at as usize..]).0) == key;
+                if pass == 0 {
+                    (last[b0], last[b1]) = (at as u32, at as u32);
+                } else if entry.len() > key.len()
+                    && (last[b0] as usize == at
+                        || last[b1] as usize == at
+                        || !named_at(last[b0]) && !named_at(last[b1]) && !later_named(rest, key))
+                    && !(self.dropped)(entry)
+                {
+                    ptrs.push(entry.as_ptr() as *const c_char);
+                }
+            }
+        }
+        ptrs.extend(self.own.iter().map(|e| e.as_ptr() as *const c_char));
+        ptrs.extend([core::ptr::null(); CHILD_SLOTS + 1]);
     }
 
     /// execvp(3)'s search, without allocating (the child runs it between
@@ -278,8 +379,10 @@ impl Exec {
     /// EACCES from any of them wins over "not found", and any other error
     /// ends the search. A file that is not an executable format is not
     /// handed to /bin/sh: it fails (126). Returns only on failure.
+    #[expect(clippy::manual_contains, reason = "contains() links a 200-byte memchr")]
     pub fn execvp(&mut self, extra: &[&[u8]]) -> Errno {
-        let first_slot = self.env_ptrs.len() - 1 - CHILD_SLOTS;
+        // Not prepared since the last change: the pointers are gone.
+        let Some(first_slot) = self.env_ptrs.len().checked_sub(1 + CHILD_SLOTS) else { return Errno(libc::EINVAL) };
         for (slot, entry) in self.env_ptrs[first_slot..].iter_mut().zip(extra.iter().take(CHILD_SLOTS)) {
             debug_assert!(entry.last() == Some(&0));
             *slot = entry.as_ptr() as *const c_char;
@@ -288,7 +391,7 @@ impl Exec {
         if file.is_empty() {
             return ENOENT;
         }
-        if file.contains(&b'/') {
+        if file.iter().any(|&b| b == b'/') {
             return self.execve(&[file]);
         }
         let mut result = ENOENT;
@@ -312,17 +415,18 @@ impl Exec {
         // SAFETY: path is NUL-terminated; every pointer in argv_ptrs and
         // env_ptrs is NULL (the last ones, or an unused slot, which ends the
         // array early) or points to a NUL-terminated string that outlives
-        // the call: argv and own are owned by self, inherited entries live
-        // as long as the process, the extra entries as long as the caller's
-        // frame, and execve only returns on failure.
-        unsafe { libc::execve(path.ptr(), self.argv_ptrs.as_ptr(), self.env_ptrs.as_ptr()) };
+        // the call: argv, entries and own are owned by self and unchanged
+        // since `prepare` (every change empties env_ptrs, and execvp
+        // refuses an empty one), the extra entries live as long as the
+        // caller's frame, and execve only returns on failure.
+        unsafe { libc::syscall(libc::SYS_execve, path.ptr(), self.argv_ptrs.as_ptr(), self.env_ptrs.as_ptr()) };
         errno()
     }
 }
 
 pub fn getpgid(pid: Pid) -> Result<Pid, Errno> {
     // SAFETY: plain system call on integers.
-    cvt(unsafe { libc::getpgid(pid) })
+    cvt_long(unsafe { libc::syscall(libc::SYS_getpgid, pid) }).map(|pgid| pgid as Pid)
 }
 
 /// The command line as the C runtime hands it to `main`. Only the C runtime
@@ -353,6 +457,58 @@ impl Argv {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The environment `prepare` assembled, up to the first NULL.
+    fn prepared(exec: &Exec) -> Vec<Vec<u8>> {
+        let live = exec.env_ptrs.iter().take_while(|p| !p.is_null());
+        // SAFETY: prepare's pointers point to NUL-terminated strings owned by
+        // exec or the process.
+        live.map(|&p| unsafe { CStr::from_ptr(p) }.to_bytes().to_vec()).collect()
+    }
+
+    #[test]
+    fn settings_override_and_remove_inherited_variables_and_own_ones_win() {
+        let inherited: Vec<&[u8]> = environment().map(CStr::to_bytes).collect();
+        let (changed, removed) = (key_of(inherited[0]), key_of(inherited[1]));
+        let mut exec = Exec::new(vec![b"true".to_vec()], |e| key_of(e) == b"LISTEN_FDS");
+        exec.set_env(b"LISTEN_FDS", b"1");
+        let settings = [&b"A=1\0B=x\0A=2\0"[..], changed, b"=new\0LISTEN_FDS=9\0B\0C=3\0", removed, b"\0"];
+        exec.entries().extend_from_slice(&settings.concat());
+        exec.prepare();
+        let kept = inherited[2..].iter().filter(|e| !e.starts_with(b"LISTEN_FDS=")).map(|e| e.to_vec());
+        let set = [b"A=2".to_vec(), [changed, b"=new"].concat(), b"C=3".to_vec()];
+        let expected: Vec<Vec<u8>> = kept.chain(set).chain([b"LISTEN_FDS=1".to_vec()]).collect();
+        assert_eq!(prepared(&exec), expected, "inherited, then the settings that win, then hupwatch's own");
+        assert!(exec.env_ptrs.len() == expected.len() + CHILD_SLOTS + 1);
+        exec.set_env(b"LISTEN_FDS", b"2");
+        assert_eq!(exec.execvp(&[]), Errno(libc::EINVAL), "no exec with pointers from before a change");
+        exec.prepare();
+        assert_eq!(prepared(&exec).last().unwrap(), b"LISTEN_FDS=2");
+        exec.entries();
+        exec.prepare();
+        assert_eq!(
+            prepared(&exec).len(),
+            inherited.len() - inherited.iter().filter(|e| key_of(e) == b"LISTEN_FDS").count() + 1
+        );
+    }
+
+    #[test]
+    fn the_last_of_thousands_of_settings_wins() {
+        let mut exec = Exec::new(vec![b"true".to_vec()], |_| false);
+        let entries = exec.entries();
+        for round in 0..3 {
+            for i in 0..1000 {
+                entries.extend_from_slice(format!("HUPWATCH_UNIT_{i}={round}\0").as_bytes());
+            }
+        }
+        entries.extend_from_slice(b"HUPWATCH_UNIT_7\0");
+        exec.prepare();
+        let env = prepared(&exec);
+        let ours: Vec<&Vec<u8>> = env.iter().filter(|e| e.starts_with(b"HUPWATCH_UNIT_")).collect();
+        assert_eq!(ours.len(), 999);
+        assert!(ours.iter().all(|e| e.ends_with(b"=2")), "the last round wins");
+        assert_eq!(ours[0], b"HUPWATCH_UNIT_0=2", "in the order of the settings");
+    }
 
     #[test]
     fn finds_live_children_in_proc() {

@@ -67,8 +67,8 @@ pub fn read_signals(fd: Fd, out: &mut Vec<SigInfo>) -> Result<(), Errno> {
     let mut infos: [libc::signalfd_siginfo; SIGNAL_BATCH] = unsafe { core::mem::zeroed() };
     let size = core::mem::size_of::<libc::signalfd_siginfo>();
     // SAFETY: infos is a writable buffer of SIGNAL_BATCH * size bytes.
-    let n = match cvt_size(unsafe { libc::read(fd, infos.as_mut_ptr() as *mut libc::c_void, size * SIGNAL_BATCH) }) {
-        Ok(n) => n / size,
+    let n = match cvt_long(unsafe { libc::syscall(libc::SYS_read, fd, infos.as_mut_ptr(), size * SIGNAL_BATCH) }) {
+        Ok(n) => n as usize / size,
         Err(EAGAIN) => 0,
         Err(e) => return Err(e),
     };
