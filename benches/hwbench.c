@@ -1041,18 +1041,14 @@ static void on_term_stamp(int sig)
 	_exit(0);
 }
 
-/* READY=1 to $NOTIFY_SOCKET (a path), as sd_notify does. */
+static void sd_notify_send(const char *msg);
+
+/* READY=1 to $NOTIFY_SOCKET (a path or @abstract), as sd_notify does. */
 static void notify_ready(void)
 {
-	const char *path = getenv("NOTIFY_SOCKET");
-	if (!path || path[0] != '/' || strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+	if (!getenv("NOTIFY_SOCKET"))
 		die("NOTIFY_SOCKET");
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	strcpy(a.sun_path, path);
-	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd == -1 || sendto(fd, "READY=1", 7, 0, (struct sockaddr *)&a, sizeof a) != 7)
-		die("sending READY=1");
-	close(fd);
+	sd_notify_send("READY=1");
 }
 
 static _Noreturn void child_loop(void (*on_term)(int), void (*on_usr)(int), int notify)
