@@ -217,7 +217,7 @@ fn bad_input_at_the_start_exits_1_with_one_line_naming_it() {
         cmd.current_dir(dir.path()).env("PWD", dir.path());
         let (code, stdout, stderr) = run_to_end(&mut cmd, LONG);
         assert_eq!(code, 1, "{option} {name}: stderr:\n{stderr}");
-        let lines: Vec<&str> = stderr.lines().collect();
+        let lines = log_lines(&stderr);
         let expected = format!(": error: {error}");
         assert!(
             lines.len() == 1 && lines[0].ends_with(&expected),

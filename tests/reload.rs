@@ -159,9 +159,10 @@ fn paced_hup_storm_through_back_to_back_reloads() {
 fn hup_storm(warmup: &str, pace: Option<Duration>) {
     let dir = TempDir::new("storm");
     let dir = dir.path();
-    // -v and a dropped real-time marker: hupwatch logs when it takes the marker, and it takes
-    // pending standard signals first, so by then it has taken every HUP of the storm.
-    let (mut hw, first) = start_serve(dir, &["-v", "-r", "RTMIN+5:0", "-w", warmup]);
+    // -v and a dropped marker, WINCH: hupwatch logs when it takes the marker, and it takes
+    // pending signals lowest number first (HUP is 1, WINCH 28), so by then it has taken every
+    // HUP of the storm. Not a real-time marker: under qemu-user those arrive renumbered.
+    let (mut hw, first) = start_serve(dir, &["-v", "-r", "WINCH:0", "-w", warmup]);
     // Generation 1 promoted: the descriptors now are those of hupwatch at rest.
     assert!(wait_until(LONG, || hw.stderr().contains("is ready")), "stderr:\n{}", hw.stderr());
     let fds_before = fds(hw.pid());
@@ -171,9 +172,9 @@ fn hup_storm(warmup: &str, pace: Option<Duration>) {
             std::thread::sleep(pace);
         }
     }
-    hw.signal(sigrtmin() + 5);
+    hw.signal(libc::SIGWINCH);
     assert!(
-        wait_until(LONG, || hw.stderr().contains("dropping SIGRTMIN+5")),
+        wait_until(LONG, || hw.stderr().contains("dropping SIGWINCH")),
         "the marker after the storm was not taken; stderr tail:\n{}",
         tail(&hw.stderr(), 20)
     );
