@@ -7,7 +7,7 @@ use crate::listen::{self, Address};
 use crate::log::Level;
 use crate::signals::{self, Signal};
 use crate::supervisor::{Policy, Restart};
-use crate::text::{Text, parse_decimal, split};
+use crate::text::{Text, parse_decimal, split, words};
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 
@@ -143,7 +143,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, UsageEr
                 break;
             } else if let Some(long) = arg.strip_prefix(b"--") {
                 let (name, value) = split(long, b'=').map_or((long, None), |(n, v)| (n, Some(v)));
-                let Some(found) = OPTIONS.iter().find(|o| o.1.as_bytes() == name) else {
+                let Some(found) = words(LONG).position(|w| w == name) else {
                     m.text("unknown option '--").quoted(name, SHOWN).text("'");
                     break 'failed;
                 };
@@ -153,18 +153,17 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, UsageEr
                 let mut at = 1;
                 loop {
                     let c = arg[at];
-                    let found = OPTIONS.iter().find(|o| o.0 != '\0' && o.0 as u32 == c as u32);
-                    let Some(found) = found else {
+                    let Some(found) = SHORT.iter().position(|&s| s != 0 && s == c) else {
                         m.text("unknown option '-").quoted(&[c], SHOWN).text("'");
                         break 'failed;
                     };
                     at += 1;
-                    if at == arg.len() || !found.2.is_flag() {
+                    if at == arg.len() || !OPTS[found].is_flag() {
                         let rest = &arg[at..];
                         pair[1] = c;
                         break (found, (!rest.is_empty()).then(|| rest.strip_prefix(b"=").unwrap_or(rest)), &pair[..]);
                     }
-                    set_flag(&mut config, found.2, &mut verbose, &mut quiet);
+                    set_flag(&mut config, OPTS[found], &mut verbose, &mut quiet);
                 }
             } else {
                 // The first argument that is not an option starts the command.
@@ -172,7 +171,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, UsageEr
                 config.command.extend(args);
                 break;
             };
-            let &(_, long, opt) = found;
+            let opt = OPTS[found];
             if opt.is_flag() {
                 if value.is_some() {
                     m.text("option '").bytes(typed).text("' takes no value");
@@ -189,7 +188,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, UsageEr
                 m.text("missing value for option '").bytes(typed).text("'");
                 break 'failed;
             };
-            m.text("invalid value for --").text(long).text(": '").quoted(&value, SHOWN);
+            m.text("invalid value for --").bytes(long_name(found)).text(": '").quoted(&value, SHOWN);
             if set(&mut config, opt, value).is_none() {
                 m.text("' (expected ").text(expected(opt)).text(")");
                 break 'failed;
@@ -285,30 +284,44 @@ impl Opt {
     }
 }
 
-/// The options by short name (NUL for none) and long name.
-const OPTIONS: [(char, &str, Opt); 21] = [
-    ('w', "warmup-time", Opt::Warmup),
-    ('\0', "ready-timeout", Opt::ReadyTimeout),
-    ('\0', "reload-signal", Opt::ReloadSignal),
-    ('\0', "stop-signal", Opt::StopSignal),
-    ('\0', "stop-timeout", Opt::StopTimeout),
-    ('r', "rewrite", Opt::Rewrite),
-    ('e', "success-exit", Opt::SuccessExit),
-    ('g', "process-group", Opt::ProcessGroup),
-    ('k', "kill-at-exit", Opt::KillAtExit),
-    ('\0', "listen", Opt::Listen),
-    ('\0', "notify", Opt::Notify),
-    ('\0', "watch", Opt::Watch),
-    ('\0', "watch-delay", Opt::WatchDelay),
-    ('\0', "restart", Opt::Restart),
-    ('\0', "watchdog", Opt::Watchdog),
-    ('\0', "env-file", Opt::EnvFile),
-    ('\0', "envdir", Opt::EnvDir),
-    ('v', "verbose", Opt::Verbose),
-    ('q', "quiet", Opt::Quiet),
-    ('h', "help", Opt::Help),
-    ('V', "version", Opt::Version),
+/// The options' long names in the order of `OPTS`, each ended by a NUL:
+/// one string, where a table of names and pointers was 500 bytes.
+const LONG: &[u8] = b"warmup-time\0ready-timeout\0reload-signal\0stop-signal\0stop-timeout\0rewrite\0\
+success-exit\0process-group\0kill-at-exit\0listen\0notify\0watch\0watch-delay\0restart\0watchdog\0env-file\0\
+envdir\0verbose\0quiet\0help\0version\0";
+
+/// Their short names, at the same places (NUL for none).
+const SHORT: &[u8; 21] = b"w\0\0\0\0regk\0\0\0\0\0\0\0\0vqhV";
+
+/// What each option does, at the places of its names.
+const OPTS: [Opt; 21] = [
+    Opt::Warmup,
+    Opt::ReadyTimeout,
+    Opt::ReloadSignal,
+    Opt::StopSignal,
+    Opt::StopTimeout,
+    Opt::Rewrite,
+    Opt::SuccessExit,
+    Opt::ProcessGroup,
+    Opt::KillAtExit,
+    Opt::Listen,
+    Opt::Notify,
+    Opt::Watch,
+    Opt::WatchDelay,
+    Opt::Restart,
+    Opt::Watchdog,
+    Opt::EnvFile,
+    Opt::EnvDir,
+    Opt::Verbose,
+    Opt::Quiet,
+    Opt::Help,
+    Opt::Version,
 ];
+
+/// Option `i`'s long name.
+fn long_name(i: usize) -> &'static [u8] {
+    words(LONG).nth(i).unwrap_or_default()
+}
 
 /// What a value should look like, for the error message.
 fn expected(opt: Opt) -> &'static str {
@@ -513,6 +526,21 @@ mod tests {
         assert_eq!(config(&["--watchdog=0", "x"]).policy.watchdog, None, "0 is off, and needs no --notify");
         assert!(error(&["--watchdog", "2", "x"]).contains("--watchdog needs --notify"));
         assert!(error(&["--notify", "--watchdog", "2h", "x"]).contains("invalid value for --watchdog"));
+    }
+
+    #[test]
+    fn names_line_up_with_what_the_options_do() {
+        assert_eq!(crate::text::words(LONG).count(), OPTS.len());
+        for (i, &short) in SHORT.iter().enumerate() {
+            let long = String::from_utf8(long_name(i).to_vec()).unwrap();
+            // As the help shows it: `-w, --warmup-time SECS   a new ...`.
+            let shown =
+                if short == 0 { format!("      --{long} ") } else { format!("  -{}, --{long} ", short as char) };
+            let line = HELP.lines().find(|l| l.starts_with(&shown)).unwrap_or_else(|| panic!("{shown}"));
+            let next = line.split_whitespace().nth(if short == 0 { 1 } else { 2 }).unwrap();
+            let takes_value = !next.chars().any(|c| c.is_ascii_lowercase());
+            assert_eq!(OPTS[i].is_flag(), !takes_value, "{long}");
+        }
     }
 
     #[test]

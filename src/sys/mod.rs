@@ -121,16 +121,14 @@ pub fn saved_errno() -> Errno {
     errno()
 }
 
+// Only libc's fork is called through it, where that is not musl's.
+#[cfg_attr(target_env = "musl", allow(dead_code))]
 fn cvt(ret: c_int) -> Result<c_int, Errno> {
     if ret == -1 { Err(errno()) } else { Ok(ret) }
 }
 
 fn cvt_long(ret: libc::c_long) -> Result<libc::c_long, Errno> {
     if ret == -1 { Err(errno()) } else { Ok(ret) }
-}
-
-fn cvt_size(ret: isize) -> Result<usize, Errno> {
-    if ret < 0 { Err(errno()) } else { Ok(ret as usize) }
 }
 
 /// Calls `call` again for as long as it fails with EINTR: a call that

@@ -1,5 +1,7 @@
 //! Sockets: the addresses hupwatch binds, connects and sends to, listening,
-//! and notify messages with their sender's credentials.
+//! and notify messages with their sender's credentials. Raw system calls
+//! throughout: musl's wrappers add cancellation points (connect, sendto)
+//! and a call each to its syscall shim, 260 bytes for nothing here.
 #![allow(unsafe_code)]
 
 use super::*;
@@ -19,7 +21,7 @@ pub fn send_nonblocking(fd: Fd, buf: &[u8]) -> Result<usize, Errno> {
 /// listen(2) again on a bound socket: raises the backlog to `backlog`.
 pub fn listen(fd: Fd, backlog: c_int) -> Result<(), Errno> {
     // SAFETY: plain system call on integers.
-    cvt(unsafe { libc::listen(fd, backlog) }).map(drop)
+    cvt_long(unsafe { libc::syscall(libc::SYS_listen, fd, backlog) }).map(drop)
 }
 
 /// Turns on a boolean SOL_SOCKET option (SO_REUSEADDR, SO_PASSCRED).
@@ -27,7 +29,7 @@ pub fn enable_socket_option(fd: Fd, option: c_int) -> Result<(), Errno> {
     let on: c_int = 1;
     let len = core::mem::size_of::<c_int>() as libc::socklen_t;
     // SAFETY: on is a valid int of the given length.
-    cvt(unsafe { libc::setsockopt(fd, libc::SOL_SOCKET, option, &on as *const c_int as *const libc::c_void, len) })
+    cvt_long(unsafe { libc::syscall(libc::SYS_setsockopt, fd, libc::SOL_SOCKET, option, &on as *const c_int, len) })
         .map(drop)
 }
 
@@ -99,29 +101,22 @@ fn raw_address(address: &SockName) -> Result<(RawAddress, libc::socklen_t), Errn
 pub fn bind(fd: Fd, address: &SockName) -> Result<(), Errno> {
     let (raw, len) = raw_address(address)?;
     // SAFETY: raw holds a valid address of length len.
-    cvt(unsafe { libc::bind(fd, raw.ptr(), len) }).map(drop)
+    cvt_long(unsafe { libc::syscall(libc::SYS_bind, fd, raw.ptr(), len) }).map(drop)
 }
 
 pub fn connect(fd: Fd, address: &SockName) -> Result<(), Errno> {
     let (raw, len) = raw_address(address)?;
     // SAFETY: raw holds a valid address of length len.
-    cvt_r(|| cvt(unsafe { libc::connect(fd, raw.ptr(), len) })).map(drop)
+    cvt_r(|| cvt_long(unsafe { libc::syscall(libc::SYS_connect, fd, raw.ptr(), len) })).map(drop)
 }
 
 /// Sends one datagram without blocking and without SIGPIPE.
 pub fn send_to(fd: Fd, buf: &[u8], address: &SockName) -> Result<usize, Errno> {
     let (raw, len) = raw_address(address)?;
+    let flags = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
     // SAFETY: buf is readable for its length; raw holds a valid address of length len.
-    cvt_size(unsafe {
-        libc::sendto(
-            fd,
-            buf.as_ptr() as *const libc::c_void,
-            buf.len(),
-            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-            raw.ptr(),
-            len,
-        )
-    })
+    cvt_long(unsafe { libc::syscall(libc::SYS_sendto, fd, buf.as_ptr(), buf.len(), flags, raw.ptr(), len) })
+        .map(|n| n as usize)
 }
 
 /// Receives one datagram without blocking, with the sender's pid from
@@ -190,7 +185,7 @@ pub fn getsockname(fd: Fd) -> Option<SockName> {
     let mut raw = RawAddress([0; 128]);
     let mut len = raw.0.len() as libc::socklen_t;
     // SAFETY: raw is as large as sockaddr_storage; len says how large.
-    let ret = unsafe { libc::getsockname(fd, raw.0.as_mut_ptr() as *mut libc::sockaddr, &mut len) };
+    let ret = unsafe { libc::syscall(libc::SYS_getsockname, fd, raw.0.as_mut_ptr(), &mut len as *mut libc::socklen_t) };
     if ret != 0 {
         return None;
     }
