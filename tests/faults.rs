@@ -31,11 +31,6 @@ fn next_started(dir: &Path, known: &[i32]) -> i32 {
         .unwrap_or_else(|| panic!("no new generation in {} (known {known:?})", dir.display()))
 }
 
-/// Waits until the log of `hw` has a line with every one of `words`.
-fn wait_log(hw: &Running, words: &[&str]) {
-    assert!(wait_until(LONG, || !log_lines_with(hw, words).is_empty()), "no log line with {words:?}:\n{}", hw.stderr());
-}
-
 /// Sets RLIMIT_NOFILE of process `pid` (prlimit(2), as prlimit(1) does).
 fn set_nofile(pid: i32, limit: u64) {
     let lim = libc::rlimit { rlim_cur: limit, rlim_max: limit };

@@ -16,95 +16,14 @@ use std::fs;
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 use support::*;
 
 // ---------------------------------------------------------------------------------------------
 // Local helpers
 
-/// A service under test: hupwatch running the server, which listens on `sock` and reads
-/// extra options for each new generation from `more`.
-struct Service {
-    dir: TempDir,
-    hw: Running,
-    sock: PathBuf,
-    /// The --ready-timeout given (hupwatch's default when none was).
-    ready_timeout: Duration,
-    /// The clock just before hupwatch was started: generation 1 cannot have started earlier.
-    launched: u64,
-}
-
 impl Service {
-    /// Starts `hupwatch OPTS --listen unix:DIR/app.sock -- server --report-dir DIR --more
-    /// DIR/more`, generation 1 reading `first` as its extra options; `env` is added to
-    /// hupwatch's environment. Returns once generation 1 has written its report.
-    fn start(name: &str, opts: &[&str], first: &str, env: &[(&str, &str)]) -> (Service, Report) {
-        Service::start_via(name, opts, &[], first, env)
-    }
-
-    /// Like `start`, with `prefix` (a wrapper such as `sh -c SCRIPT`) before the server.
-    fn start_via(name: &str, opts: &[&str], prefix: &[&str], first: &str, env: &[(&str, &str)]) -> (Service, Report) {
-        let service = Service::launch(name, opts, prefix, first, env);
-        let first = service.next_report(&[]);
-        (service, first)
-    }
-
-    /// Starts hupwatch as `start_via` does, without waiting for anything.
-    fn launch(name: &str, opts: &[&str], prefix: &[&str], first: &str, env: &[(&str, &str)]) -> Service {
-        let dir = TempDir::new(name);
-        let sock = dir.join("app.sock");
-        fs::write(dir.join("more"), first).unwrap();
-        let mut cmd = hupwatch(opts);
-        cmd.arg("--listen").arg(format!("unix:{}", sock.display())).arg("--");
-        cmd.args(prefix).arg(server_bin()).arg("--report-dir").arg(dir.path()).arg("--more").arg(dir.join("more"));
-        // The private notify directories go under the test's directory.
-        cmd.env("TMPDIR", dir.path());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let ready_timeout = opts
-            .iter()
-            .position(|&o| o == "--ready-timeout")
-            .map_or(Duration::from_secs(60), |i| Duration::from_secs_f64(opts[i + 1].parse().unwrap()));
-        let launched = monotonic_ns();
-        let hw = Running::spawn(&mut cmd);
-        Service { dir, hw, sock, ready_timeout, launched }
-    }
-
-    /// Waits for the report of a generation whose pid is not in `known`.
-    fn next_report(&self, known: &[i32]) -> Report {
-        next_report(self.dir.path(), &self.hw, known)
-    }
-
-    /// The options the next generation starts with.
-    fn next_options(&self, options: &str) {
-        fs::write(self.dir.join("more"), options).unwrap();
-    }
-
-    /// The CLOCK_MONOTONIC time in a marker file (`ready`, `ready-sent` or `term`) of `pid`.
-    fn marker(&self, name: &str, pid: i32) -> Option<u64> {
-        marker(self.dir.path(), name, pid)
-    }
-
-    fn wait_marker(&self, name: &str, pid: i32) -> u64 {
-        wait_for(LONG, || self.marker(name, pid))
-            .unwrap_or_else(|| panic!("pid {pid} wrote no {name} marker; stderr:\n{}", self.hw.stderr()))
-    }
-
-    /// The pid of the generation that answers a connection.
-    fn ask(&self) -> i32 {
-        ask_unix(&self.sock).unwrap_or_else(|e| panic!("no answer on {}: {e}", self.sock.display()))
-    }
-
-    fn log_has(&self, words: &[&str]) -> bool {
-        self.hw.stderr().lines().any(|l| words.iter().all(|w| l.contains(w)))
-    }
-
-    fn wait_log(&self, words: &[&str]) {
-        assert!(wait_until(LONG, || self.log_has(words)), "no log line with {words:?}; stderr:\n{}", self.hw.stderr());
-    }
-
     /// Waits until hupwatch has taken generation `r` (started after `since`) as ready. When
     /// hupwatch gave up on it instead, that was right only if the generation sent READY=1 late:
     /// the attempt cannot be judged when it finished sending more than half the ready timeout
@@ -369,7 +288,7 @@ fn abandoned_generation_that_ignores_the_stop_signal_is_killed() {
 #[test]
 fn first_generation_never_ready_makes_hupwatch_exit_1() {
     let opts = ["-w", "0", "--notify", "--ready-timeout", "0.2"];
-    let mut s = Service::launch("first-never", &opts, &[], "--never-ready", &[]);
+    let mut s = Service::launch(hupwatch(&opts), "first-never", &[], "--never-ready", &[]);
     assert_eq!(s.hw.wait_code(LONG), 1, "stderr:\n{}", s.hw.stderr());
     assert!(s.log_has(&["error"]), "no error logged:\n{}", s.hw.stderr());
     // Its pid from the log: it may have been stopped before it wrote its report.

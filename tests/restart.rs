@@ -63,8 +63,7 @@ impl Service {
     }
 
     fn wait_log(&self, words: &[&str]) {
-        let found = wait_until(LONG, || !log_lines_with(&self.hw, words).is_empty());
-        assert!(found, "no log line with {words:?}; stderr:\n{}", self.hw.stderr());
+        wait_log(&self.hw, words)
     }
 }
 

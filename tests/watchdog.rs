@@ -18,66 +18,6 @@ use std::process::Command;
 use std::time::Duration;
 use support::*;
 
-/// hupwatch running the test server on a unix socket it binds, each generation reading its
-/// options from `dir/more`.
-struct Service {
-    dir: TempDir,
-    hw: Running,
-    sock: PathBuf,
-    launched: u64,
-}
-
-impl Service {
-    /// Starts `hupwatch OPTS --listen unix:DIR/app.sock -- server --report-dir DIR --more
-    /// DIR/more`, generation 1 reading `first`, `env` added to hupwatch's environment; returns
-    /// with generation 1's report.
-    fn start(name: &str, opts: &[&str], first: &str, env: &[(&str, &str)]) -> (Service, Report) {
-        let s = Service::launch(hupwatch(opts), name, first, env);
-        let first = next_report(s.dir.path(), &s.hw, &[]);
-        (s, first)
-    }
-
-    /// As `start`, with `cmd` running hupwatch, without waiting.
-    fn launch(mut cmd: Command, name: &str, first: &str, env: &[(&str, &str)]) -> Service {
-        let dir = TempDir::new(name);
-        let sock = dir.join("app.sock");
-        fs::write(dir.join("more"), first).unwrap();
-        cmd.arg("--listen").arg(format!("unix:{}", sock.display())).arg("--");
-        cmd.arg(server_bin()).arg("--report-dir").arg(dir.path()).arg("--more").arg(dir.join("more"));
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let launched = monotonic_ns();
-        let hw = Running::spawn(&mut cmd);
-        Service { dir, hw, sock, launched }
-    }
-
-    fn next_options(&self, options: &str) {
-        fs::write(self.dir.join("more"), options).unwrap();
-    }
-
-    fn log_has(&self, words: &[&str]) -> bool {
-        !log_lines_with(&self.hw, words).is_empty()
-    }
-
-    fn wait_log(&self, words: &[&str]) {
-        assert!(wait_until(LONG, || self.log_has(words)), "no log line with {words:?}; stderr:\n{}", self.hw.stderr());
-    }
-
-    fn marker(&self, name: &str, pid: i32) -> Option<u64> {
-        marker(self.dir.path(), name, pid)
-    }
-
-    fn wait_marker(&self, name: &str, pid: i32) -> u64 {
-        wait_for(LONG, || self.marker(name, pid))
-            .unwrap_or_else(|| panic!("pid {pid} wrote no {name} marker; stderr:\n{}", self.hw.stderr()))
-    }
-
-    fn ask(&self) -> i32 {
-        ask_unix(&self.sock).unwrap_or_else(|e| panic!("no answer on {}: {e}", self.sock.display()))
-    }
-}
-
 /// A file in a directory of its own, which the test creates to make a generation act.
 fn trigger_file(dir: &TempDir, name: &str) -> PathBuf {
     dir.join(name)
@@ -206,7 +146,7 @@ fn extend_timeout_usec_gives_a_starting_generation_more_time() {
         let go = trigger_file(&files, "go");
         let opts = ["-w", "0", "--notify", "--ready-timeout", "0.5"];
         let first_options = format!("--extend-ready 60000 --status extending --ready-on {}", go.display());
-        let s = Service::launch(hupwatch(&opts), "extend", &first_options, &[]);
+        let s = Service::launch(hupwatch(&opts), "extend", &[], &first_options, &[]);
         let pid = next_report(s.dir.path(), &s.hw, &[]).pid;
         let abandoned = || s.log_has(&["not ready in time"]);
         assert!(wait_until(LONG, || s.log_has(&["status: extending"]) || abandoned()), "{}", s.hw.stderr());
@@ -261,7 +201,7 @@ fn hupwatch_pings_its_own_watchdog_every_half_interval() {
         } else {
             hupwatch(&["-w", "0"])
         };
-        let mut s = Service::launch(cmd, "own-watchdog", "", &env);
+        let mut s = Service::launch(cmd, "own-watchdog", &[], "", &env);
         let first = next_report(s.dir.path(), &s.hw, &[]);
         let mut pings = 0;
         while pings < 5 {

@@ -877,11 +877,9 @@ fn random_walks_keep_every_invariant() {
     }
 }
 
-#[test]
-fn the_checker_catches_a_broken_machine() {
-    // A machine that forgets queued reloads must be caught: the checker is
-    // only worth its walks if it can fail.
-    let policy = Policy {
+/// The policy of the defaults with no warm-up, for the checker's own tests.
+fn plain() -> Policy {
+    Policy {
         warmup: 0,
         ready_timeout: 500 * MS,
         stop_signal: TERM,
@@ -893,7 +891,14 @@ fn the_checker_catches_a_broken_machine() {
         restart: Restart::No,
         restart_limit: 0,
         watchdog: None,
-    };
+    }
+}
+
+#[test]
+fn the_checker_catches_a_broken_machine() {
+    // A machine that forgets queued reloads must be caught: the checker is
+    // only worth its walks if it can fail.
+    let policy = plain();
     let mut s = Supervisor::new(policy.clone(), false);
     let mut c = Checker::new(policy);
     let mut out = vec![];
@@ -931,19 +936,7 @@ fn sabotaged(policy: Policy, script: &[(Nanos, Event)], at: usize, sabotage: imp
 
 #[test]
 fn the_checker_catches_broken_restarts_and_watchdogs() {
-    let restarting = Policy {
-        warmup: 0,
-        ready_timeout: 500 * MS,
-        stop_signal: TERM,
-        stop_timeout: None,
-        rewrites: vec![],
-        success_exits: vec![],
-        process_group: false,
-        notify: false,
-        restart: Restart::Always,
-        restart_limit: 0,
-        watchdog: None,
-    };
+    let restarting = Policy { restart: Restart::Always, ..plain() };
     let crash = |pid| Event::Exited { pid, status: Status::Exited(1) };
     let crashes = [(0, Event::Spawned { pid: 5 }), (10 * MS, crash(5)), (110 * MS, Event::Deadline)];
     // A backoff cut short.
@@ -958,19 +951,7 @@ fn the_checker_catches_broken_restarts_and_watchdogs() {
     let e = sabotaged(restarting, &twice, 4, |s| s.restarts = 0);
     assert!(e.contains("restart 1 in 100000000, but it is restart 2"), "{e}");
 
-    let watched = Policy {
-        warmup: 0,
-        ready_timeout: 500 * MS,
-        stop_signal: TERM,
-        stop_timeout: None,
-        rewrites: vec![],
-        success_exits: vec![],
-        process_group: false,
-        notify: true,
-        restart: Restart::No,
-        restart_limit: 0,
-        watchdog: Some(300 * MS),
-    };
+    let watched = Policy { notify: true, watchdog: Some(300 * MS), ..plain() };
     let serving = [(0, Event::Spawned { pid: 5 }), (0, Event::Ready { pid: 5 }), (300 * MS, Event::Deadline)];
     // A hung generation with no replacement coming.
     let e = sabotaged(watched.clone(), &serving, 2, |s| s.mode = Mode::Reloading { queued: false });

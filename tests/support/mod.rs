@@ -9,11 +9,12 @@ mod clock;
 mod generations;
 mod load;
 mod reports;
+mod service;
 mod timing;
 
 // Each test file uses some of them.
 #[allow(unused_imports)]
-pub use {clock::monotonic_ns, generations::*, load::*, reports::*, timing::*};
+pub use {clock::monotonic_ns, generations::*, load::*, reports::*, service::Service, timing::*};
 
 use std::fs;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -609,6 +610,11 @@ pub fn switch_symlink(link: &Path, target: &str) {
 /// The stderr lines of `running` that contain every one of `words`.
 pub fn log_lines_with(running: &Running, words: &[&str]) -> Vec<String> {
     running.stderr().lines().filter(|l| words.iter().all(|w| l.contains(w))).map(str::to_string).collect()
+}
+
+/// Waits until the log of `hw` has a line with every one of `words`.
+pub fn wait_log(hw: &Running, words: &[&str]) {
+    assert!(wait_until(LONG, || !log_lines_with(hw, words).is_empty()), "no log line with {words:?}:\n{}", hw.stderr());
 }
 
 /// Every line of `stderr` is `hupwatch[PID]: LEVEL: message`, PID being hupwatch's and LEVEL
