@@ -117,17 +117,22 @@ impl Plan {
         let fail = |step| move |errno| SpawnFailure { step, errno };
         self.exec.prepare();
         let (report_r, report_w) = sys::pipe().map_err(fail(Step::Pipe))?;
-        // Keep the pipe out of the range the passed sockets move into.
+        // Keep the pipe out of the range the passed sockets move into (it
+        // usually is: two system calls saved on every spawn).
         let first_free = 3 + self.pass_fds.len() as Fd;
-        let report_w = match sys::dup_above(report_w, first_free) {
-            Ok(moved) => {
-                sys::close(report_w);
-                moved
-            }
-            Err(e) => {
-                sys::close(report_r);
-                sys::close(report_w);
-                return Err(fail(Step::Pipe)(e));
+        let report_w = if report_w >= first_free {
+            report_w
+        } else {
+            match sys::dup_above(report_w, first_free) {
+                Ok(moved) => {
+                    sys::close(report_w);
+                    moved
+                }
+                Err(e) => {
+                    sys::close(report_r);
+                    sys::close(report_w);
+                    return Err(fail(Step::Pipe)(e));
+                }
             }
         };
         let forked = sys::fork();
