@@ -90,7 +90,8 @@ pub fn stat(path: &[u8], follow: bool) -> Result<Stat, Errno> {
 /// statx(2) of `path` relative to `dirfd`, with `flags` (AT_*).
 #[cfg(target_pointer_width = "32")]
 fn statx(dirfd: Fd, path: &[u8], flags: c_int) -> Result<Stat, Errno> {
-    let path = CText::new(path)?;
+    let mut buf = CText::uninit();
+    let path = buf.fill(&[path])?;
     // SAFETY: statx is plain old data; all-zero is a valid value.
     let mut st: libc::statx = unsafe { core::mem::zeroed() };
     let buf = &mut st as *mut libc::statx;
@@ -267,7 +268,8 @@ pub fn inotify_init() -> Result<Fd, Errno> {
 /// Watches `path` (following symlinks); returns the watch descriptor, which
 /// is the same for the same inode.
 pub fn inotify_add_watch(fd: Fd, path: &[u8], mask: u32) -> Result<c_int, Errno> {
-    let path = CText::new(path)?;
+    let mut buf = CText::uninit();
+    let path = buf.fill(&[path])?;
     // SAFETY: path is NUL-terminated.
     cvt_long(unsafe { libc::syscall(libc::SYS_inotify_add_watch, fd, path.ptr(), mask) }).map(|wd| wd as c_int)
 }

@@ -158,15 +158,17 @@ fn has_nul(text: &[u8]) -> bool {
 struct CText(core::mem::MaybeUninit<[u8; PATH_MAX]>);
 
 impl CText {
-    /// Text with a NUL byte, or too long, fails as the kernel would fail it.
-    fn new(text: &[u8]) -> Result<CText, Errno> {
-        CText::join(&[text])
+    /// A buffer for `fill`. Filled in place, never returned filled: a 4 KiB
+    /// value moved through a `Result` was copied twice, and every path call
+    /// touched 12 KiB of stack.
+    fn uninit() -> CText {
+        CText(core::mem::MaybeUninit::uninit())
     }
 
-    /// The parts one after the other.
-    fn join(parts: &[&[u8]]) -> Result<CText, Errno> {
-        let mut c = CText(core::mem::MaybeUninit::uninit());
-        let buf = c.0.as_mut_ptr() as *mut u8;
+    /// The parts one after the other, with the NUL. Text with a NUL byte,
+    /// or too long, fails as the kernel would fail it.
+    fn fill(&mut self, parts: &[&[u8]]) -> Result<&CText, Errno> {
+        let buf = self.0.as_mut_ptr() as *mut u8;
         let mut len = 0;
         for part in parts {
             if len + part.len() >= PATH_MAX {
@@ -182,7 +184,7 @@ impl CText {
         }
         // SAFETY: len < PATH_MAX, inside the buffer.
         unsafe { buf.add(len).write(0) };
-        Ok(c)
+        Ok(self)
     }
 
     /// The string, up to and with its NUL: every byte before it was written.
@@ -197,7 +199,8 @@ impl CText {
 /// # Safety
 /// `a` and `b` must be what `nr` expects there (pointers valid for it).
 unsafe fn path_call(nr: libc::c_long, path: &[u8], a: usize, b: usize) -> Result<libc::c_long, Errno> {
-    let path = CText::new(path)?;
+    let mut buf = CText::uninit();
+    let path = buf.fill(&[path])?;
     // SAFETY: path is NUL-terminated; the caller vouches for a and b.
     cvt_long(unsafe { libc::syscall(nr, libc::AT_FDCWD, path.ptr(), a, b) })
 }

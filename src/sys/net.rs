@@ -227,7 +227,10 @@ mod tests {
         // SAFETY: raw_address wrote a sockaddr_un into an 8-aligned buffer.
         let un = unsafe { &*(raw.ptr() as *const libc::sockaddr_un) };
         assert_eq!(un.sun_family as i32, libc::AF_UNIX);
-        assert_eq!(un.sun_path[..5].iter().map(|&c| c as u8).collect::<Vec<_>>(), b"\0name");
+        // c_char is i8 on x86 and u8 on ARM.
+        #[allow(clippy::unnecessary_cast)]
+        let path: Vec<u8> = un.sun_path[..5].iter().map(|&c| c as u8).collect();
+        assert_eq!(path, b"\0name");
         assert_eq!(raw_address(&SockName::Unix(vec![b'a'; 108])).err(), Some(Errno(libc::ENAMETOOLONG)));
         assert!(raw_address(&SockName::Unix(vec![b'a'; 107])).is_ok());
         assert!(raw_address(&SockName::Unix([b"@", &[b'a'; 107][..]].concat())).is_ok());

@@ -220,7 +220,8 @@ pub fn set_parent_death_signal(sig: c_int) -> Result<(), Errno> {
 
 /// chdir(2); allocates nothing, so the child may call it after fork.
 pub fn chdir(path: &[u8]) -> Result<(), Errno> {
-    let path = CText::new(path)?;
+    let mut buf = CText::uninit();
+    let path = buf.fill(&[path])?;
     // SAFETY: path is NUL-terminated.
     cvt_long(unsafe { libc::syscall(libc::SYS_chdir, path.ptr()) }).map(drop)
 }
@@ -408,7 +409,8 @@ impl Exec {
 
     /// execve(2) of the path made of `parts`: returns only on failure.
     fn execve(&self, parts: &[&[u8]]) -> Errno {
-        let path = match CText::join(parts) {
+        let mut buf = CText::uninit();
+        let path = match buf.fill(parts) {
             Ok(path) => path,
             Err(e) => return e,
         };
