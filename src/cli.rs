@@ -80,7 +80,10 @@ pub struct Config {
 }
 
 #[derive(Debug, PartialEq)]
-#[expect(clippy::large_enum_variant, reason = "made once; a Box would only add an allocation")]
+#[cfg_attr(
+    target_pointer_width = "64",
+    expect(clippy::large_enum_variant, reason = "made once; a Box would only add an allocation")
+)]
 pub enum Parsed {
     Run(Config),
     Help,

@@ -211,6 +211,8 @@ fn describe(fd: i32) -> String {
         libc::AF_UNIX => {
             // SAFETY: the family says the storage holds a sockaddr_un.
             let a: libc::sockaddr_un = unsafe { *(&addr as *const _ as *const libc::sockaddr_un) };
+            // c_char is i8 on x86 and u8 on ARM.
+            #[allow(clippy::unnecessary_cast)]
             let bytes: Vec<u8> = a.sun_path.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
             format!("unix {}", String::from_utf8_lossy(&bytes))
         }
