@@ -205,6 +205,21 @@ pub fn getsockname(fd: Fd) -> Option<SockName> {
     }
 }
 
+/// The C library's inet_pton for IPv6: the oracle of listen's own parser.
+#[cfg(test)]
+pub fn inet_pton6(text: &[u8]) -> Option<[u8; 16]> {
+    let mut buf = CText::uninit();
+    let text = buf.fill(&[text]).ok()?;
+    unsafe extern "C" {
+        // POSIX; the libc crate does not declare it for Linux.
+        fn inet_pton(af: c_int, src: *const c_char, dst: *mut libc::c_void) -> c_int;
+    }
+    let mut out = [0u8; 16];
+    // SAFETY: text is NUL-terminated; out has room for an in6_addr.
+    let ok = unsafe { inet_pton(libc::AF_INET6, text.ptr(), out.as_mut_ptr() as *mut libc::c_void) };
+    (ok == 1).then_some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
